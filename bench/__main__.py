@@ -1,0 +1,31 @@
+"""python -m bench EXPERIMENT [options] — benchmarks that print numbers, never assert.
+
+Experiments: rados (rados bench equivalent), crush (bulk placement speed).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", choices=["rados", "crush"])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for CI smoke runs")
+    parser.add_argument("-c", "--conf", default="", help="ceph.conf of the cluster to use")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each phase")
+    parser.add_argument("--threads", type=int, default=16, help="operations in flight")
+    args = parser.parse_args(argv)
+    if args.experiment == "rados":
+        from bench import rados_bench
+
+        rados_bench.run(args)
+    elif args.experiment == "crush":
+        from bench import crush_bench
+
+        crush_bench.run(args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
