@@ -90,6 +90,9 @@ class ObjectStore:
         """{(pool, pgid): {name: value}} of every PG with metadata (durable stores)."""
         return {}
 
+    def remove_pg_meta(self, pool: int, pgid: int) -> None:
+        """Forget a PG's metadata (its copy was deleted)."""
+
     def get_store_meta(self, name: str, default=None):
         """Store-wide metadata (e.g. the epoch the store was born in)."""
         return default

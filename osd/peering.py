@@ -123,6 +123,7 @@ class IntervalTracker:
         self.current: dict[tuple, tuple[Mapping, int]] = {}    # pgkey -> (mapping, since)
         self.past: dict[tuple, list[Interval]] = {}
         self.known_from: dict[tuple, int] = {}     # first epoch whose mapping we know
+        self._pools: set = set()
 
     def advance(self, osdmap, prev_epoch: int) -> list[tuple]:
         """Install `osdmap`; returns the PG keys whose interval changed (new PGs included)."""
@@ -137,8 +138,11 @@ class IntervalTracker:
                 cur = self.current.get(key)
                 if cur is None:
                     self.current[key] = (m, epoch)
-                    # a PG of a pool we knew at prev_epoch existed before: history unknown
-                    self.known_from[key] = epoch
+                    # A PG we see for the first time has no history before this epoch if
+                    # the cluster starts here or its pool was created now (we saw the
+                    # previous map without it); otherwise its earlier intervals are unknown.
+                    new = epoch == 1 or (prev_epoch > 0 and pool_id not in self._pools)
+                    self.known_from[key] = 0 if new else epoch
                     changed.append(key)
                 elif cur[0] != m:
                     old, since = cur
@@ -152,6 +156,7 @@ class IntervalTracker:
                         self.known_from[key] = past[0].first
                     self.current[key] = (m, epoch)
                     changed.append(key)
+        self._pools = set(osdmap.pools)
         for key in list(self.current):
             if key not in seen:
                 del self.current[key]

@@ -28,6 +28,23 @@ then the ops run (osd/ops.py). No input makes handle_op raise.
 
 No clock, thread or randomness of its own: time comes from the injected `clock` (or the
 `now` passed to tick), so tests drive watch/notify expiry with a fake clock.
+
+Peering mode (`OSDService(..., peering=True)`; osd/peering.py, osd/recovery.py). The host
+then drives the PGs' failure handling and acts on the Ready values that come back
+(osd.messages.Ready: persist is done, send `messages` in order, then handle `outcomes`):
+
+    advance_map(map) -> Ready        every map epoch, in order (intervals are computed from
+                                     consecutive maps); replaces set_osdmap
+    handle_peering_message(msg) -> Ready   a PG* message from another OSD
+    peering_tick(now) -> Ready       periodically (~0.1-1 s): throttled recovery/backfill,
+                                     expiry of client ops waiting longer than the bounded wait
+    handle_op(req)                   as above, but rule 6 and a PG that is not active yet
+                                     hold the request (outcome.waiting); it comes back in a
+                                     later Ready's `outcomes`
+    handle_repop(msg)                also -ESTALE for a repop of an interval that is over or
+                                     a copy not activated in it, -EAGAIN if msg.epoch is newer
+                                     than our map (fetch the map, call again)
+    pg_stats() -> [dict]             `pg dump` rows of the PGs we lead (osd/pg_stats.py)
 """
 from __future__ import annotations
 
@@ -36,11 +53,21 @@ import json
 import logging
 import time
 
-from osd.messages import ALL_NSPACES, OSDOpReply, OSDOpRequest, OpOutcome, RepOp, SNAP_HEAD
+from collections import deque
+
+from osd.messages import (
+    ALL_NSPACES, OSDOpReply, OSDOpRequest, OpOutcome, PGActivate, PGActivateAck, PGNotify,
+    PGPull, PGPush, PGPushAck, PGQuery, PGRemove, Ready, RepOp, SNAP_HEAD,
+)
 from osd.object_store import MemStore, ObjectStore
 from osd.ops import DEFAULT_WATCH_TIMEOUT_S, OpError, classify
+from osd.peering import CRUSH_ITEM_NONE, IntervalTracker, Peering
 from osd.pg import PG
 from osd.pg_log import DEFAULT_MAX_ENTRIES
+from osd.recovery import (
+    DEFAULT_BACKFILL_CHUNK, DEFAULT_MAX_BACKFILLS, DEFAULT_RECOVERY_MAX_ACTIVE, RecoveryStats,
+    Throttle, family_of, read_family,
+)
 from osd.watch import WatchNotify
 
 log = logging.getLogger("rayceph.osd")
@@ -58,8 +85,21 @@ _STAT_KEYS = ("num_bytes", "num_kb", "num_objects", "num_object_clones", "num_ob
               "num_rd", "num_rd_kb", "num_wr", "num_wr_kb")
 
 
+DEFAULT_OP_QUEUE_WAIT_S = 5.0       # how long a request waits for its PG before a retry reply
+
+_WAIT = OpOutcome(reply=None, waiting=True)    # sentinel: the request must wait
+
+
 def _reply(result: int, retry_epoch: int = 0) -> OpOutcome:
     return OpOutcome(reply=OSDOpReply(result=result, retry_epoch=retry_epoch))
+
+
+def _conf(config: dict, name: str, default):
+    """A Ceph option from a config dict, under its spaced or underscored name."""
+    for key in (name, name.replace("_", " ")):
+        if key in config and config[key] not in (None, ""):
+            return type(default)(config[key])
+    return default
 
 
 def _valid_request(req) -> bool:
@@ -91,7 +131,8 @@ class OSDService:
     """The PGs of one OSD plus its watch/notify state. Not thread-safe: one caller at a time."""
 
     def __init__(self, osd_id: int, store: ObjectStore | None = None, clock=time.time,
-                 log_max_entries: int = DEFAULT_MAX_ENTRIES):
+                 log_max_entries: int = DEFAULT_MAX_ENTRIES, peering: bool = False,
+                 config: dict | None = None):
         self.osd_id = osd_id
         self.store = store if store is not None else MemStore()
         self.clock = clock
@@ -101,6 +142,29 @@ class OSDService:
         self.watch = WatchNotify()
         self._log_max = log_max_entries
         self._pool_usage: dict[int, tuple[int, int]] = {}
+        # peering mode
+        config = config or {}
+        self.peering_enabled = peering
+        self.tracker = IntervalTracker()
+        self.peering = Peering(self)
+        self.throttle = Throttle(_conf(config, "osd_recovery_max_active",
+                                       DEFAULT_RECOVERY_MAX_ACTIVE),
+                                 _conf(config, "osd_max_backfills", DEFAULT_MAX_BACKFILLS))
+        self.backfill_chunk = _conf(config, "osd_backfill_scan_max", DEFAULT_BACKFILL_CHUNK)
+        self.op_queue_wait_s = _conf(config, "osd_op_queue_wait_s", DEFAULT_OP_QUEUE_WAIT_S)
+        self.rstats = RecoveryStats()
+        self.birth = self.store.get_store_meta("birth")     # epoch the store began in
+        self._held: list = []       # peering messages stamped with a newer epoch than ours
+        self._recovering: set = set()   # PGs we lead that still have recovery work
+        if self.store.durable:
+            self._load_pgs()
+
+    def _load_pgs(self) -> None:
+        """An OSD restarted on a durable store: its PGs, logs and peering info come back."""
+        for (pool_id, seed), meta in sorted(self.store.load_pg_meta().items()):
+            pg = self.pgs[(pool_id, seed)] = PG(pool_id, seed, self.store, self._log_max)
+            entries = [v for k, v in meta.items() if k.startswith("log/")]
+            pg.load_info(meta.get("info", {}), entries)
 
     # -- maps ----------------------------------------------------------------------------------
     def set_osdmap(self, osdmap) -> dict[int, list[RepOp]]:
@@ -109,6 +173,8 @@ class OSDService:
         trim newly removed snaps. Returns the trim repops per replica (send them in order)."""
         if self.osdmap is not None and osdmap.epoch <= self.epoch:
             return {}
+        if self.peering_enabled:
+            raise RuntimeError("peering mode: call advance_map(), not set_osdmap()")
         self.osdmap = osdmap
         self.epoch = osdmap.epoch
         for pgkey, pg in list(self.pgs.items()):
@@ -137,6 +203,8 @@ class OSDService:
         for (pool_id, seed), pg in self.pgs.items():
             if pg.primary != self.osd_id:
                 continue
+            if self.peering_enabled and not pg.is_active():
+                continue    # trimmed once the PG is active again
             pool = self.osdmap.pools.get(pool_id)
             removed = getattr(pool, "removed_snaps", None)
             if not removed or len(pg.purged_snaps) >= len(removed):
@@ -149,7 +217,13 @@ class OSDService:
                 continue
             txn, entry = done
             for osd in pg.replicas(self.osd_id):
-                out.setdefault(osd, []).append(RepOp(pool_id, seed, self.epoch, txn.ops, entry))
+                ops = txn.ops
+                if self.peering_enabled and not pg.fast:
+                    skip = pg.peer_skip(osd)
+                    if skip is not None:
+                        ops = [op for op in ops if not skip(family_of(op[1]))]
+                out.setdefault(osd, []).append(
+                    RepOp(pool_id, seed, self.epoch, ops, entry, interval=pg.interval_start))
         return out
 
     def _pg(self, pool_id: int, seed: int) -> PG:
@@ -168,14 +242,22 @@ class OSDService:
 
         A write is applied here before this returns; `outcome.repops` maps each replica to
         the RepOp it must apply before `outcome.reply` may leave. A notify with watchers
-        returns `outcome.notify` and no reply (see finish_notify)."""
+        returns `outcome.notify` and no reply (see finish_notify). In peering mode a request
+        may have to wait (`outcome.waiting`, see OpOutcome)."""
         try:
-            return self._handle_op(req)
+            outcome = self._handle_op(req)
+            if outcome is _WAIT:
+                pg = self.pgs[(req.pool, req.pgid)]
+                if pg.waiting is None:
+                    pg.waiting = deque()
+                pg.waiting.append((self.clock(), req))
+                return OpOutcome(reply=None, waiting=True)
+            return outcome
         except Exception:
             log.exception("osd.%d: handle_op failed", self.osd_id)
             return _reply(-errno.EIO)
 
-    def _handle_op(self, req) -> OpOutcome:
+    def _handle_op(self, req, draining: bool = False) -> OpOutcome:
         if not _valid_request(req):
             return _reply(-errno.EINVAL)
         osdmap = self.osdmap
@@ -189,18 +271,25 @@ class OSDService:
             return _reply(0, retry_epoch=misdirected_retry)
         pg = self.pgs.get((req.pool, req.pgid))
         if pg is None:
+            if self.peering_enabled:
+                return _reply(0, retry_epoch=misdirected_retry)
             acting, primary = osdmap.pg_to_acting(req.pool, req.pgid)
             if primary != self.osd_id:
                 return _reply(0, retry_epoch=misdirected_retry)
             pg = self._pg(req.pool, req.pgid)
         elif pg.primary != self.osd_id:
             return _reply(0, retry_epoch=misdirected_retry)
+        if self.peering_enabled and ((pg.waiting and not draining) or not pg.is_active()):
+            return _WAIT        # in order behind earlier requests, or until the PG is active
 
         dup = pg.dup_reply(req.reqid)
         if dup is not None:
             if dup.result == 0:
                 self._rewatch(req, pg)
-            return OpOutcome(reply=dup)
+            outcome = OpOutcome(reply=dup)
+            if self.peering_enabled and not pg.fast:
+                self._push_degraded(pg, req, None, outcome)
+            return outcome
 
         try:
             is_write = classify(req.ops)
@@ -208,7 +297,10 @@ class OSDService:
             return _reply(-exc.errno)
         snapc = None
         if is_write:
-            if pg.active_size() < pool.min_size:
+            if self.peering_enabled:
+                if pg.complete_size() < pool.min_size:
+                    return _WAIT
+            elif pg.active_size() < pool.min_size:
                 return _reply(0, retry_epoch=self.epoch + 1)
             if self._over_quota(pool) and not all(op[0] in _QUOTA_EXEMPT_OPS for op in req.ops):
                 return _reply(-errno.EDQUOT)
@@ -225,8 +317,17 @@ class OSDService:
         if res.result < 0:
             return outcome
         if entry is not None:
-            for osd in pg.replicas(self.osd_id):
-                outcome.repops[osd] = RepOp(req.pool, req.pgid, self.epoch, res.txn.ops, entry)
+            if not self.peering_enabled:
+                for osd in pg.replicas(self.osd_id):
+                    outcome.repops[osd] = RepOp(req.pool, req.pgid, self.epoch, res.txn.ops,
+                                                entry)
+            elif pg.fast:
+                interval = pg.interval_start
+                for osd in pg.replicas(self.osd_id):
+                    outcome.repops[osd] = RepOp(req.pool, req.pgid, self.epoch, res.txn.ops,
+                                                entry, interval=interval)
+            else:
+                self._push_degraded(pg, req, entry, outcome, res.txn.ops)
             if res.op_kind == "delete":
                 self.watch.disconnect_object(objkey)
         for effect in res.effects:
@@ -296,11 +397,275 @@ class OSDService:
         stats = self.pool_stats(pool)
         return stats["num_bytes"], stats["num_objects"]
 
+    def _push_degraded(self, pg: PG, req, entry, outcome: OpOutcome, ops=None) -> None:
+        """Repops of a write (or of a resent write answered from the log: entry None) on a
+        degraded PG: a peer missing the object gets the whole family instead of the delta
+        (so it is never acknowledged while a replica lacks it); a backfill target that has
+        not reached it gets the log entry only."""
+        fam = (req.nspace, req.oid, req.key)
+        states = None
+        for osd in pg.replicas(self.osd_id):
+            skip = pg.peer_skip(osd)
+            if skip is None or not skip(fam):
+                if entry is not None:
+                    outcome.repops[osd] = RepOp(req.pool, req.pgid, self.epoch, ops, entry,
+                                                interval=pg.interval_start)
+                continue
+            if osd in pg.ps.backfill:
+                if entry is not None:
+                    outcome.repops[osd] = RepOp(req.pool, req.pgid, self.epoch, [], entry,
+                                                interval=pg.interval_start)
+                continue
+            if states is None:
+                states = read_family(self.store, pg.pool, pg.seed, fam)
+            outcome.repops[osd] = RepOp(req.pool, req.pgid, self.epoch, [], entry,
+                                        push=[(fam, states)], interval=pg.interval_start)
+            pg.ps.peer_missing[osd].pop(fam, None)
+            self.rstats.degraded_writes += 1
+        pg.refresh_fast_path()
+
+    # -- peering mode ----------------------------------------------------------------------------
+    def advance_map(self, osdmap) -> Ready:
+        """Install the next map (hosts pass every epoch in order). PGs whose interval changed
+        start peering (we lead them) or wait to be queried; requests waiting on a PG we no
+        longer lead are answered with a retry; held messages of this epoch are handled."""
+        if self.osdmap is not None and osdmap.epoch <= self.epoch:
+            return Ready()
+        if not self.peering_enabled:
+            repops = self.set_osdmap(osdmap)
+            return Ready(messages=[(osd, r) for osd, batch in repops.items() for r in batch])
+        prev = self.epoch
+        if prev and osdmap.epoch != prev + 1:
+            log.warning("osd.%d: map epochs %d..%d skipped; intervals in between are unknown",
+                        self.osd_id, prev + 1, osdmap.epoch - 1)
+        self.osdmap = osdmap
+        self.epoch = osdmap.epoch
+        if self.birth is None:
+            self.birth = osdmap.epoch
+            self.store.set_store_meta("birth", self.birth)
+        changed = set(self.tracker.advance(osdmap, prev))
+        ready = Ready()
+        for pgkey, pg in list(self.pgs.items()):
+            if pgkey[0] not in osdmap.pools:
+                self._fail_waiting(pg, ready, retry_epoch=self.epoch)
+                self.drop_pg(pg)
+                self.watch.disconnect_pool(pgkey[0])
+        for pool_id in list(self._pool_usage):
+            if pool_id not in osdmap.pools:
+                del self._pool_usage[pool_id]
+        for key in changed:
+            m = self.tracker.mapping(key)
+            if m is not None and m.primary == self.osd_id and key not in self.pgs:
+                self.pgs[key] = PG(key[0], key[1], self.store, self._log_max)
+        for key, pg in sorted(self.pgs.items()):
+            m = self.tracker.mapping(key)
+            since = self.tracker.since(key)
+            if key in changed or since != pg.interval_start:
+                was_primary = pg.primary == self.osd_id
+                pg.set_mapping(m, since)
+                if pg.ps is not None and pg.primary != self.osd_id:
+                    self.peering._release(pg, pg.ps)
+                    pg.ps = None
+                pg.fast = False
+                self._recovering.discard(key)
+                if pg.primary == self.osd_id:
+                    ready.messages.extend(self.peering.start(pg))
+                else:
+                    if was_primary:
+                        self.watch.disconnect_pg(key)
+                    self._fail_waiting(pg, ready, retry_epoch=self.epoch)
+            elif pg.primary == self.osd_id:
+                ready.messages.extend(self.peering.restart_if_blocked(pg))
+        for osd, batch in self.trim_snaps().items():
+            ready.messages.extend((osd, r) for r in batch)
+        held, self._held = self._held, []
+        for msg in held:
+            ready.extend(self.handle_peering_message(msg))
+        self._drain(ready)
+        return ready
+
+    def _fail_waiting(self, pg: PG, ready: Ready, retry_epoch: int) -> None:
+        """Requests held by a PG we no longer lead: the client must resend elsewhere."""
+        if pg.waiting:
+            for _t, req in pg.waiting:
+                ready.outcomes.append((req, _reply(0, retry_epoch=retry_epoch)))
+            pg.waiting.clear()
+
+    def drop_pg(self, pg: PG) -> None:
+        """Delete our copy of a PG (pool deleted, or a stray after the PG went clean)."""
+        key = (pg.pool, pg.seed)
+        if pg.ps is not None:
+            self.peering._release(pg, pg.ps)
+            pg.ps = None
+        self.store.remove_pg(pg.pool, pg.seed)
+        if self.store.durable:
+            self.store.remove_pg_meta(pg.pool, pg.seed)
+        self.pgs.pop(key, None)
+        self._recovering.discard(key)
+
+    def handle_peering_message(self, msg) -> Ready:
+        """A message from another OSD's PG (osd/messages.py PG*). Never raises."""
+        ready = Ready()
+        try:
+            if msg.epoch > self.epoch:
+                self._held.append(msg)      # handled once advance_map reaches its epoch
+                return ready
+            if self.osdmap is None or msg.pool not in self.osdmap.pools:
+                return ready
+            key = (msg.pool, msg.pgid)
+            pg = self.pgs.get(key)
+            peering = self.peering
+            if isinstance(msg, PGQuery):
+                out = peering.handle_query(pg, msg)
+            elif isinstance(msg, PGPull):
+                out = peering.handle_pull(pg, msg)
+            elif isinstance(msg, PGActivate):
+                if pg is None:
+                    if self.tracker.since(key) != msg.interval:
+                        return ready
+                    pg = self.pgs[key] = PG(key[0], key[1], self.store, self._log_max)
+                    pg.set_mapping(self.tracker.mapping(key), self.tracker.since(key))
+                out = peering.handle_activate(pg, msg)
+            elif pg is None:
+                return ready
+            elif isinstance(msg, PGNotify):
+                out = peering.handle_notify(pg, msg)
+            elif isinstance(msg, PGActivateAck):
+                out = peering.handle_activate_ack(pg, msg)
+            elif isinstance(msg, PGPush):
+                out = peering.handle_pull_reply(pg, msg) if msg.pull else \
+                    peering.handle_push(pg, msg)
+            elif isinstance(msg, PGPushAck):
+                out = peering.handle_push_ack(pg, msg)
+            elif isinstance(msg, PGRemove):
+                out = peering.handle_remove(pg, msg)
+            else:
+                log.error("osd.%d: unknown peering message %r", self.osd_id, type(msg))
+                return ready
+            ready.messages.extend(out)
+            if pg is not None and pg.ps is not None and pg.ps.phase == "active" \
+                    and not pg.ps.clean:
+                self._recovering.add(key)
+            self._drain(ready)
+        except Exception:
+            log.exception("osd.%d: peering message %r failed", self.osd_id, type(msg).__name__)
+        return ready
+
+    def recover_all(self) -> list:
+        """Start whatever recovery the throttles now allow, on every PG that has some."""
+        out = []
+        for key in sorted(self._recovering):
+            pg = self.pgs.get(key)
+            if pg is None or not pg.is_active() or pg.ps.clean:
+                self._recovering.discard(key)
+                continue
+            out.extend(self.peering.recover(pg))
+            if pg.ps.clean:
+                self._recovering.discard(key)
+        return out
+
+    def peering_tick(self, now: float | None = None) -> Ready:
+        """Periodic work: recovery the throttles allow, and requests that waited longer than
+        osd_op_queue_wait_s get a retry reply (the client waits for a newer map, resends,
+        and gives up at its own op timeout)."""
+        ready = Ready()
+        if not self.peering_enabled:
+            return ready
+        now = self.clock() if now is None else now
+        for key, pg in self.pgs.items():
+            if pg.primary == self.osd_id and pg.is_active() and not pg.ps.clean:
+                self._recovering.add(key)
+            waiting = pg.waiting
+            while waiting and now - waiting[0][0] >= self.op_queue_wait_s:
+                _t, req = waiting.popleft()
+                ready.outcomes.append((req, _reply(0, retry_epoch=self.epoch + 1)))
+        ready.messages.extend(self.recover_all())
+        self._drain(ready)
+        return ready
+
+    def _drain(self, ready: Ready) -> None:
+        """Run the held requests of PGs that can take them now, in arrival order."""
+        for pg in self.pgs.values():
+            waiting = pg.waiting
+            if not waiting or pg.primary != self.osd_id or not pg.is_active():
+                continue
+            while waiting:
+                t, req = waiting.popleft()
+                try:
+                    outcome = self._handle_op(req, draining=True)
+                except Exception:
+                    log.exception("osd.%d: queued op failed", self.osd_id)
+                    outcome = _reply(-errno.EIO)
+                if outcome is _WAIT:
+                    waiting.appendleft((t, req))
+                    break
+                ready.outcomes.append((req, outcome))
+
+    def pg_state(self, pool: int, pgid: int) -> str:
+        """Ceph's state string of a PG we lead ('' if we do not lead it)."""
+        pg = self.pgs.get((pool, pgid))
+        if pg is None or pg.primary != self.osd_id:
+            return ""
+        if not self.peering_enabled:
+            n = pg.active_size()
+            size = self.osdmap.pools[pool].size if self.osdmap else n
+            return "active+clean" if n >= size else "active+undersized+degraded"
+        return self.peering.state_string(pg)
+
+    def pg_stats(self) -> list[dict]:
+        """One `pg dump` row per PG we lead (see osd/pg_stats.py for the fields)."""
+        rows = []
+        for (pool, seed), pg in sorted(self.pgs.items()):
+            if pg.primary != self.osd_id:
+                continue
+            stats = pg.stat_sum()
+            ps = pg.ps
+            missing = degraded = misplaced = 0
+            if ps is not None:
+                missing = len(pg.missing)
+                for osd, fams in ps.peer_missing.items():
+                    degraded += len(fams)
+                for osd in ps.backfill:
+                    degraded += stats["num_objects"]
+            acting = [o for o in pg.acting if 0 <= o != CRUSH_ITEM_NONE]
+            size = pg.pool_size or (self.osdmap.pools[pool].size if self.osdmap else 0)
+            degraded += max(0, size - len(acting)) * stats["num_objects"]
+            e, v = pg.log.head_eversion
+            rows.append({
+                "pgid": pg.pgid_str, "state": self.pg_state(pool, seed),
+                "up": list(pg.up or pg.acting), "acting": list(pg.acting),
+                "up_primary": pg.up_primary if pg.up else pg.primary,
+                "acting_primary": pg.primary, "reported_epoch": self.epoch,
+                "last_update": f"{e}'{v}", "log_size": len(pg.log),
+                "same_interval_since": pg.interval_start, "last_epoch_started": pg.les,
+                "last_epoch_clean": pg.lec,
+                "blocked_by": sorted(ps.blocked_by) if ps is not None else [],
+                "num_objects": stats["num_objects"], "num_bytes": stats["num_bytes"],
+                "num_object_clones": stats["num_object_clones"],
+                "num_objects_missing_on_primary": missing,
+                "num_objects_degraded": degraded, "num_objects_misplaced": misplaced,
+                "num_objects_unfound": len(ps.unfound) if ps is not None else 0,
+                "num_rd": stats["num_rd"], "num_wr": stats["num_wr"],
+            })
+        return rows
+
+    def recovery_stats(self) -> dict:
+        """What this OSD recovered (objects/bytes pushed, backfilled, pulled; time to clean)."""
+        return self.rstats.as_dict()
+
     # -- replicas ------------------------------------------------------------------------------
     def handle_repop(self, msg: RepOp) -> int:
         """Apply a primary's transaction and log entry (idempotent for resends); 0 or -errno
         when this replica cannot apply it (it diverged; nothing was applied)."""
         try:
+            if self.peering_enabled:
+                if msg.epoch > self.epoch:
+                    return -errno.EAGAIN
+                pg = self.pgs.get((msg.pool, msg.pgid))
+                if pg is None or msg.interval != pg.interval_start \
+                        or pg.activated != pg.interval_start:
+                    return -errno.ESTALE
+                return pg.apply_repop(msg.transaction, msg.log_entry, msg.push)
             return self._pg(msg.pool, msg.pgid).apply_repop(msg.transaction, msg.log_entry)
         except Exception:
             log.exception("osd.%d: repop for %d.%x failed", self.osd_id, msg.pool, msg.pgid)
@@ -404,6 +769,33 @@ class OSDService:
         return self.watch.tick(self.clock() if now is None else now)
 
     # -- admin ---------------------------------------------------------------------------------
+    def object_digests(self, pool: int) -> dict:
+        """{(nspace, key, oid): sha256 hex} of every object copy this OSD holds in `pool`
+        (data, xattrs, omap header and omap, and each clone), primary or replica alike:
+        the check that replicas are byte-identical."""
+        import hashlib
+
+        digests: dict = {}
+        for pg_pool, pgid in self.store.list_pgs():
+            if pg_pool != pool:
+                continue
+            for hobj in self.store.list_pg(pool, pgid):
+                meta = self.store.get_meta(hobj)
+                h = hashlib.sha256()
+                h.update(repr((hobj[4], meta.size if meta else None,
+                               getattr(meta, "whiteout", False))).encode())
+                h.update(self.store.read(hobj) or b"")
+                for name, value in sorted(self.store.getattrs(hobj).items()):
+                    h.update(name.encode() + b"\0" + value)
+                h.update(self.store.omap_get_header(hobj) or b"")
+                for k, v in self.store.omap_iter(hobj):
+                    h.update(k.encode() + b"\0" + v)
+                key = (hobj[1], hobj[2], hobj[3])
+                previous = digests.get(key)
+                digests[key] = h.hexdigest() if previous is None else \
+                    hashlib.sha256((previous + h.hexdigest()).encode()).hexdigest()
+        return digests
+
     def command(self, cmd, inbuf: bytes = b"") -> tuple[int, bytes, str]:
         """`ceph tell osd.N ...`: a few read-only commands; -EINVAL for the rest."""
         try:

@@ -1,0 +1,220 @@
+"""The Objecter: maps each object op to its PG's primary and keeps it moving until answered.
+
+Invariants:
+- Per OSD there is at most one batch in flight (`_OsdSession`). Ops queued meanwhile travel
+  together in the next batch. That is both the batching that makes small ops cheap and what
+  keeps per-object order: Ray may start an async actor's calls out of order, but a session
+  never has two calls outstanding.
+- An op keeps its reqid across resends, so a primary that already applied it answers from
+  its PG log instead of applying it twice.
+- A reply with `retry_epoch` or a dead OSD sends the op back through routing after the
+  client has a newer map; every op has a deadline after which it fails with -ETIMEDOUT.
+"""
+from __future__ import annotations
+
+import errno
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from osd.host import is_notify
+from osd.messages import SNAP_HEAD, OSDOpReply, OSDOpRequest
+
+log = logging.getLogger("rayceph.objecter")
+
+MAX_BATCH_OPS = 512
+MAX_BATCH_BYTES = 64 << 20
+# librados waits forever when rados_osd_op_timeout is 0; we bound it so nothing hangs.
+DEFAULT_OP_TIMEOUT_S = 120.0
+RETRY_BACKOFF_S = 0.05
+
+
+class _InFlight:
+    __slots__ = ("request", "future", "deadline", "attempts")
+
+    def __init__(self, request: OSDOpRequest, future: Future, deadline: float):
+        self.request = request
+        self.future = future
+        self.deadline = deadline
+        self.attempts = 0
+
+
+def _payload_bytes(request: OSDOpRequest) -> int:
+    size = 0
+    for op in request.ops:
+        for arg in op[1:]:
+            if isinstance(arg, (bytes, bytearray, memoryview)):
+                size += len(arg)
+    return size
+
+
+class _OsdSession:
+    """The ordered pipe from this client to one OSD."""
+
+    def __init__(self, objecter: "Objecter", osd_id: int):
+        self.objecter = objecter
+        self.osd_id = osd_id
+        self.queue: deque[_InFlight] = deque()
+        self.in_flight: list[_InFlight] | None = None
+        self.lock = threading.Lock()
+
+    def enqueue(self, op: _InFlight) -> None:
+        with self.lock:
+            self.queue.append(op)
+            if self.in_flight is not None:
+                return
+            batch = self._take_batch()
+        self._send(batch)
+
+    def _take_batch(self) -> list[_InFlight]:
+        batch, size = [], 0
+        while self.queue and len(batch) < MAX_BATCH_OPS:
+            nbytes = _payload_bytes(self.queue[0].request)
+            if batch and size + nbytes > MAX_BATCH_BYTES:
+                break
+            batch.append(self.queue.popleft())
+            size += nbytes
+        self.in_flight = batch
+        return batch
+
+    def _send(self, batch: list[_InFlight]) -> None:
+        try:
+            future = self.objecter.transport.osd_call(
+                self.osd_id, "osd_ops", [op.request for op in batch])
+        except Exception as exc:  # transport refused synchronously (e.g. OSD unknown)
+            future = Future()
+            future.set_exception(exc)
+        future.add_done_callback(lambda f: self._on_done(batch, f))
+
+    def _on_done(self, batch: list[_InFlight], future: Future) -> None:
+        try:
+            replies = future.result()
+        except Exception as exc:
+            log.debug("osd.%d batch failed: %r", self.osd_id, exc)
+            for op in batch:
+                self.objecter._retry_later(op, need_newer_map=True)
+        else:
+            for op, reply in zip(batch, replies):
+                self.objecter._handle_reply(op, reply)
+        with self.lock:
+            self.in_flight = None
+            next_batch = self._take_batch() if self.queue else None
+            if next_batch is None:
+                self.in_flight = None
+        if next_batch:
+            self._send(next_batch)
+
+
+class Objecter:
+    def __init__(self, monc, transport, gid: int, op_timeout_s: float = 0.0):
+        self.monc = monc
+        self.transport = transport
+        self.gid = gid
+        self.op_timeout_s = op_timeout_s or DEFAULT_OP_TIMEOUT_S
+        self._tids = itertools.count(1)
+        self._sessions: dict[int, _OsdSession] = {}
+        self._sessions_lock = threading.Lock()
+        self._retry_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="objecter-retry")
+        self._closed = False
+
+    # -- public -------------------------------------------------------------------------------
+    def submit(self, pool: int, oid: str, ops: list, nspace: str = "", key: str = "",
+               snapc=None, snapid: int = SNAP_HEAD, flags: int = 0, mtime=None,
+               timeout_s: float | None = None) -> Future:
+        request = OSDOpRequest(reqid=(self.gid, next(self._tids)), pool=pool, pgid=0, oid=oid,
+                               nspace=nspace or "", key=key or "", ops=list(ops), snapc=snapc,
+                               snapid=snapid, flags=flags, mtime=mtime)
+        future: Future = Future()
+        if self._closed:
+            future.set_result(OSDOpReply(result=-errno.ESHUTDOWN))
+            return future
+        deadline = time.monotonic() + (timeout_s or self.op_timeout_s)
+        self._route(_InFlight(request, future, deadline))
+        return future
+
+    def close(self) -> None:
+        self._closed = True
+        self._retry_pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- routing ------------------------------------------------------------------------------
+    def _route(self, op: _InFlight) -> None:
+        if op.future.done():
+            return
+        osdmap = self.monc.osdmap
+        request = op.request
+        pool = osdmap.pools.get(request.pool)
+        if pool is None:
+            if op.attempts == 0:
+                self._retry_later(op, need_newer_map=True)
+            else:
+                op.future.set_result(OSDOpReply(result=-errno.ENOENT))
+            return
+        seed = osdmap.object_locator_to_pg(request.pool, request.oid, request.nspace, request.key)
+        _, primary = osdmap.pg_to_acting(request.pool, seed)
+        if primary < 0:
+            self._retry_later(op, need_newer_map=True)
+            return
+        request.pgid = seed
+        request.epoch = osdmap.epoch
+        if is_notify(request):
+            future = self.transport.osd_call(primary, "osd_notify", request)
+            future.add_done_callback(lambda f: self._on_single_done(op, f))
+            return
+        self._session(primary).enqueue(op)
+
+    def _session(self, osd_id: int) -> _OsdSession:
+        with self._sessions_lock:
+            session = self._sessions.get(osd_id)
+            if session is None:
+                session = self._sessions[osd_id] = _OsdSession(self, osd_id)
+            return session
+
+    def _on_single_done(self, op: _InFlight, future: Future) -> None:
+        try:
+            reply = future.result()
+        except Exception:
+            self._retry_later(op, need_newer_map=True)
+            return
+        self._handle_reply(op, reply)
+
+    def _handle_reply(self, op: _InFlight, reply: OSDOpReply) -> None:
+        if reply.retry_epoch:
+            self._retry_later(op, need_epoch=reply.retry_epoch)
+            return
+        if not op.future.done():
+            op.future.set_result(reply)
+
+    def _retry_later(self, op: _InFlight, need_epoch: int = 0, need_newer_map: bool = False) -> None:
+        op.attempts += 1
+        if self._closed:
+            op.future.set_result(OSDOpReply(result=-errno.ESHUTDOWN))
+            return
+        if time.monotonic() >= op.deadline:
+            op.future.set_result(OSDOpReply(result=-errno.ETIMEDOUT))
+            return
+        try:
+            self._retry_pool.submit(self._resend, op, need_epoch, need_newer_map)
+        except RuntimeError:  # pool shut down under us
+            op.future.set_result(OSDOpReply(result=-errno.ESHUTDOWN))
+
+    def _resend(self, op: _InFlight, need_epoch: int, need_newer_map: bool) -> None:
+        try:
+            remaining = max(0.0, op.deadline - time.monotonic())
+            have = self.monc.osdmap.epoch
+            if need_epoch > have:
+                self.monc.wait_for_epoch(need_epoch, timeout_s=min(remaining, 5.0))
+            elif need_newer_map:
+                self.monc.refresh()
+                if self.monc.osdmap.epoch == have and op.attempts > 1:
+                    # Nothing changed yet (an OSD died and the monitor hasn't noticed):
+                    # back off instead of hammering the same dead primary.
+                    self.monc.wait_for_epoch(have + 1,
+                                             timeout_s=min(remaining, RETRY_BACKOFF_S * op.attempts))
+            self._route(op)
+        except Exception as exc:  # keep the op's future from hanging on an internal error
+            log.exception("resend failed")
+            if not op.future.done():
+                op.future.set_exception(exc)
