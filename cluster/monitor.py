@@ -2164,9 +2164,16 @@ class MonitorCore:
         return self._out(a, {"fsid": fsid}, fsid + "\n")
 
     def _cmd_version(self, a: _Args, inbuf: bytes):
-        return self._out(a, {"version": CEPH_VERSION}, CEPH_VERSION + "\n")
+        # the monitor's own `version` answers with release details beside the string
+        # Like Ceph's daemons' `version` (a tell command), it answers JSON unless asked plain.
+        doc = {"version": CEPH_VERSION, "release": "pacific", "release_type": "stable"}
+        plain = CEPH_VERSION + "\n" if a.str("format") == "plain" else None
+        return self._out(a, doc, plain)
 
     def _cmd_mon_dump(self, a: _Args, inbuf: bytes):
+        wanted = a.int("epoch") if a.has("epoch") else None
+        if wanted not in (None, 1):
+            return -errno.ENOENT, b"", f"there is no monmap epoch {wanted}"
         created = self._osdmap.created
         doc = {"epoch": 1, "fsid": self._osdmap.fsid, "modified": stamp_z(created),
                "created": stamp_z(created), "min_mon_release": 16,

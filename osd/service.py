@@ -90,6 +90,13 @@ DEFAULT_OP_QUEUE_WAIT_S = 5.0       # how long a request waits for its PG before
 _WAIT = OpOutcome(reply=None, waiting=True)    # sentinel: the request must wait
 
 
+def _is_blocklisted(blocklist: dict, gid: int) -> bool:
+    """Whether the client `gid` (whose address we report as 127.0.0.1:0/<gid>) is listed."""
+    from osd.cls import client_addr
+
+    return client_addr(gid) in blocklist
+
+
 def _reply(result: int, retry_epoch: int = 0) -> OpOutcome:
     return OpOutcome(reply=OSDOpReply(result=result, retry_epoch=retry_epoch))
 
@@ -263,6 +270,9 @@ class OSDService:
         osdmap = self.osdmap
         if osdmap is None or req.epoch > self.epoch:
             return _reply(0, retry_epoch=max(req.epoch, self.epoch + 1))
+        if osdmap.blocklist and _is_blocklisted(osdmap.blocklist, req.reqid[0]):
+            # A fenced client may never act again (Ceph answers -EBLOCKLISTED = ESHUTDOWN).
+            return _reply(-errno.ESHUTDOWN)
         pool = osdmap.pools.get(req.pool)
         if pool is None:
             return _reply(-errno.ENOENT)

@@ -56,8 +56,28 @@ def _inprocess_cluster(conf):
         return cluster
 
 
+def _cluster_conf(conf):
+    """The configuration that describes the cluster to reach.
+
+    With no config file read at all, that is the bundled default cluster
+    (configs/default.conf), with whatever the caller set explicitly laid on top, so
+    `Rados(conffile='')` on a machine without a ceph.conf gets the embedded cluster.
+    """
+    from cluster.config import OPTIONS, CephConfig, bundled_config_path
+
+    if getattr(conf, "source_files", None):
+        return conf
+    base = CephConfig(name=conf.name, cluster=conf.cluster)
+    base.read_file(bundled_config_path("default"))
+    for option in OPTIONS:
+        if conf.is_set(option):
+            base.set(option, conf.get(option))
+    return base
+
+
 def connect(conf, entity: str = "client.admin", timeout: float = 0) -> "ClusterClient":
     """Reach the cluster `conf` names (starting the embedded one if needed) and register."""
+    conf = _cluster_conf(conf)
     address = (conf.get("rayceph_ray_address") or "local").strip()
     if address == "inprocess":
         from rados.transport import InProcessTransport

@@ -142,8 +142,6 @@ def test_mon_commands(cluster):
     assert cluster.mon_command("{not json", b"")[0] == -errno.EINVAL
 
 
-@pytest.mark.xfail(reason="monitor: 'mon dump' ignores epoch; 'version' has no 'release'",
-                   strict=False)
 def test_mon_command_details_from_ceph_tests(cluster):
     ret, buf, _ = cluster.mon_command(json.dumps({"prefix": "mon dump", "format": "json"}),
                                       b"")
@@ -156,8 +154,6 @@ def test_mon_command_details_from_ceph_tests(cluster):
     assert "release" in json.loads(buf.decode("utf-8"))
 
 
-@pytest.mark.xfail(reason="in-process transport sends osd commands to OSDService.call, "
-                          "which does not exist (rados/client.py osd_command)", strict=False)
 def test_osd_and_pg_commands(cluster, pool):
     ret, buf, _ = cluster.osd_command(0, json.dumps({"prefix": "status"}), b"")
     assert ret == 0 and json.loads(buf.decode("utf-8"))["osd"] == 0
@@ -839,8 +835,6 @@ def test_aio_waits_while_the_acting_set_is_down(cluster, ioctx):
     assert sys.getrefcount(comp) == 2
 
 
-@pytest.mark.xfail(reason="OSDs do not check the OSDMap blocklist yet (client address "
-                          "127.0.0.1:0/<gid> is in osdmap.blocklist)", strict=False)
 def test_blocklisted_client_is_refused(conffile, cluster, pool):
     with Rados(conffile=conffile) as victim:
         io = victim.open_ioctx(pool)
