@@ -200,7 +200,17 @@ class OSDService:
         for pool_id in list(self._pool_usage):
             if pool_id not in osdmap.pools:
                 del self._pool_usage[pool_id]
+        self._drop_blocklisted_watches(osdmap)
         return self.trim_snaps()
+
+    def _drop_blocklisted_watches(self, osdmap) -> None:
+        """A blocklisted client loses its watches at once, as Ceph's OSDs do on the new map."""
+        blocklist = getattr(osdmap, "blocklist", None)
+        if not blocklist:
+            return
+        for gid in {g for g, _ in self.watch.by_client}:
+            if _is_blocklisted(blocklist, gid):
+                self.watch.disconnect_client(gid, -errno.ESHUTDOWN)
 
     def trim_snaps(self) -> dict[int, list[RepOp]]:
         """Trim the pools' removed snaps from the PGs we lead; returns repops per replica."""
@@ -270,7 +280,8 @@ class OSDService:
         osdmap = self.osdmap
         if osdmap is None or req.epoch > self.epoch:
             return _reply(0, retry_epoch=max(req.epoch, self.epoch + 1))
-        if osdmap.blocklist and _is_blocklisted(osdmap.blocklist, req.reqid[0]):
+        blocklist = getattr(osdmap, "blocklist", None)
+        if blocklist and _is_blocklisted(blocklist, req.reqid[0]):
             # A fenced client may never act again (Ceph answers -EBLOCKLISTED = ESHUTDOWN).
             return _reply(-errno.ESHUTDOWN)
         pool = osdmap.pools.get(req.pool)

@@ -84,6 +84,13 @@ class WatchNotify:
         for wkey in list(self.watchers_of(objkey)):
             self._drop(objkey, wkey, err)
 
+    def disconnect_client(self, gid: int, err: int = -errno.ENOTCONN) -> None:
+        """Drop every watch of one client (it was blocklisted: it may never be notified)."""
+        for (g, cookie), objkeys in list(self.by_client.items()):
+            if g == gid:
+                for objkey in list(objkeys):
+                    self._drop(objkey, (g, cookie), err)
+
     def disconnect_pg(self, pgkey, err: int = -errno.ENOTCONN) -> None:
         for objkey in [o for o, pg in self.pg_of.items() if pg == pgkey]:
             self.disconnect_object(objkey, err)
