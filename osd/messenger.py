@@ -30,6 +30,9 @@ log = logging.getLogger("rayceph.msgr")
 
 _HEADER = struct.Struct("<I")
 MAX_FRAME = 1 << 31
+# asyncio pauses a socket whenever its buffer passes 2 x limit; with the 64 KiB default a
+# 4 MiB write needs dozens of pause/resume rounds. Frames are bounded by the client's batch.
+STREAM_LIMIT = 1 << 26
 
 
 def encode(obj) -> bytes:
@@ -77,7 +80,7 @@ async def serve(target, host: str = "127.0.0.1", port: int = 0):
         finally:
             writer.close()
 
-    server = await asyncio.start_server(on_connection, host, port)
+    server = await asyncio.start_server(on_connection, host, port, limit=STREAM_LIMIT)
     bound = server.sockets[0].getsockname()
     return server, (bound[0], bound[1])
 
@@ -100,7 +103,7 @@ class AsyncPeer:
         async with self._connecting:
             if self._writer is not None:
                 return
-            reader, writer = await asyncio.open_connection(*self.addr)
+            reader, writer = await asyncio.open_connection(*self.addr, limit=STREAM_LIMIT)
             writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._writer = writer
             asyncio.ensure_future(self._read_loop(reader))
