@@ -35,9 +35,11 @@ MAX_FRAME = 1 << 31
 STREAM_LIMIT = 1 << 26
 
 
-def encode(obj) -> bytes:
+def encode(obj) -> list[bytes]:
+    """The frame as [header, payload]: written with one gather call, never concatenated
+    (a 4 MiB payload would otherwise be copied once more)."""
     payload = pickle.dumps(obj, protocol=5)
-    return _HEADER.pack(len(payload)) + payload
+    return [_HEADER.pack(len(payload)), payload]
 
 
 class ConnectionClosed(ConnectionError):
@@ -64,7 +66,7 @@ async def serve(target, host: str = "127.0.0.1", port: int = 0):
                 except Exception:
                     frame = encode((msg_id, False, RuntimeError(repr(exc))))
             async with lock:
-                writer.write(frame)
+                writer.writelines(frame)
                 await writer.drain()
 
         try:
@@ -140,7 +142,7 @@ class AsyncPeer:
         msg_id = next(self._ids)
         waiter = asyncio.get_running_loop().create_future()
         self._waiting[msg_id] = waiter
-        self._writer.write(encode((msg_id, method, args)))
+        self._writer.writelines(encode((msg_id, method, args)))
         return await waiter
 
 
@@ -196,6 +198,14 @@ class SyncPeer:
             if not future.done():
                 future.set_exception(exc)
 
+    def _send_all(self, header: bytes, payload: bytes) -> None:
+        sent = self._sock.sendmsg([header, payload])
+        if sent < len(header):
+            self._sock.sendall(header[sent:])
+            sent = len(header)
+        if sent < len(header) + len(payload):
+            self._sock.sendall(memoryview(payload)[sent - len(header):])
+
     def call(self, method: str, *args) -> Future:
         future: Future = Future()
         if self.closed:
@@ -205,9 +215,9 @@ class SyncPeer:
         with self._waiting_lock:
             self._waiting[msg_id] = future
         try:
-            frame = encode((msg_id, method, args))
+            header, payload = encode((msg_id, method, args))
             with self._send_lock:
-                self._sock.sendall(frame)
+                self._send_all(header, payload)
         except Exception as exc:
             with self._waiting_lock:
                 self._waiting.pop(msg_id, None)

@@ -558,6 +558,11 @@ class MemStore(ObjectStore):
         buf = obj.data
         before = len(buf)
         end = offset + len(data)
+        if before == 0 and offset == 0:
+            # A write into an empty object (write_full, a fresh object): one copy, no growth.
+            obj.data = bytearray(data)
+            self._bytes_changed(obj, end)
+            return
         if offset > before:
             if before == 0:
                 # First write into an empty object at an offset (rbd's random 4K writes):

@@ -129,7 +129,8 @@ def _map_piece(oe, base: int, e_off: int, data) -> list:
 class ReadHandle:
     """Sparse read of image extents at a snapshot: submit now, `result()` gathers.
 
-    The result is [(image offset, bytes)] of the data found (holes omitted)."""
+    The result is [(image offset, bytes-like)] of the data found (holes omitted); the pieces
+    may be views into the replies, so callers copy what they keep (one copy, not three)."""
 
     def __init__(self, ctx, snap_id: int, extents):
         self.ctx = ctx
@@ -173,7 +174,7 @@ class ReadHandle:
                     pieces.extend(_map_piece(oe, base, e_off, chunk))
         if missing:
             pieces.extend(read_parent(ctx, self.snap_id, missing))
-        return [(off, bytes(d)) for off, d in pieces if len(d)]
+        return [(off, d) for off, d in pieces if len(d)]
 
 
 def read_parent(ctx, snap_id: int, extents) -> list:
@@ -210,10 +211,12 @@ def start_read(ctx, offset: int, length: int) -> Pending:
             pieces = handle.result()
         finally:
             ctx.finish_op()
+        ctx.touch_timestamp("access")
+        if len(pieces) == 1 and pieces[0][0] == offset and len(pieces[0][1]) == length:
+            return bytes(pieces[0][1])      # the common whole-extent read: a single copy
         buf = bytearray(length)
         for off, data in pieces:
             buf[off - offset:off - offset + len(data)] = data
-        ctx.touch_timestamp("access")
         return bytes(buf)
     return Pending(finish)
 
@@ -222,7 +225,7 @@ def read_sparse(ctx, snap_id: int, offset: int, length: int) -> list:
     """[(image offset, bytes)] of data in [offset, offset+length) at snap_id."""
     if length <= 0:
         return []
-    return ReadHandle(ctx, snap_id, [(offset, length)]).result()
+    return [(off, bytes(d)) for off, d in ReadHandle(ctx, snap_id, [(offset, length)]).result()]
 
 
 # -- writes --------------------------------------------------------------------------------------
