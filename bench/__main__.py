@@ -1,6 +1,7 @@
 """python -m bench EXPERIMENT [options] — benchmarks that print numbers, never assert.
 
-Experiments: rados (rados bench equivalent), crush (bulk placement speed).
+Experiments: rados (rados bench equivalent), crush (bulk placement speed), thrash (seeded
+fault runs on the in-process simulator: `python -m bench thrash --seeds 20 --ops 10000`).
 """
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "thrash":
+        from cluster.sim import main as sim_main
+
+        return sim_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=["rados", "crush"])
+    parser.add_argument("experiment", choices=["rados", "crush", "thrash"])
     parser.add_argument("--quick", action="store_true", help="small sizes, for CI smoke runs")
     parser.add_argument("-c", "--conf", default="", help="ceph.conf of the cluster to use")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each phase")

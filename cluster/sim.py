@@ -7,10 +7,11 @@ milliseconds to seconds. A failing run prints its seed first; `python -m cluster
 --seed N` (or `pytest tests/sim --seed N`) replays it exactly.
 
 What runs here is what runs on Ray: OSDService with peering (osd/service.py, peering.py,
-recovery.py), heartbeats (osd/heartbeat.py) and the monitor's failure detector
-(cluster/failure_detector.py) over the real OSDMap and CRUSH. The driver plays the hosts:
-`SimOSD` does what osd/actor.py must do (see the module docstring of osd/service.py),
-`SimMon` publishes map epochs and applies the detector's decisions.
+recovery.py), heartbeats (osd/heartbeat.py), the monitor core (cluster/monitor.py) and its
+failure detector (cluster/failure_detector.py) over the real OSDMap and CRUSH. The driver
+plays the hosts: `SimOSD` does what osd/actor.py must do (see the module docstring of
+osd/service.py), `SimMon` keeps every epoch, publishes it and applies the detector's
+decisions and OSD boots through MonitorCore.set_osd_state.
 
 Faults: kill (memstore: the restarted OSD comes back empty; lmdb: with its data), revive,
 mark down (the OSD is alive and re-asserts itself), mark out / in, isolate (every link of an
@@ -52,6 +53,7 @@ from osd.service import OSDService
 log = logging.getLogger("rayceph.sim")
 
 MON = ("mon", 0)
+DIRECT = ("client", -1)         # Sim.request's one-off client
 
 
 class SimFailure(AssertionError):
@@ -73,7 +75,7 @@ class SimConfig:
     ops: int = 400
     fault_time_s: float = 120.0         # virtual seconds of thrashing
     heal_bound_s: float = 600.0         # virtual seconds to reach active+clean after heal
-    latency_s: tuple = (0.0002, 0.003)
+    latency_s: tuple = (0.0002, 0.01)
     client_drop: float = 0.01
     thrash: bool = True
     heartbeat_interval_s: float = 1.0
@@ -127,11 +129,13 @@ class Net:
         t = max(t, self._link_last.get(key, 0.0) + 1e-7)
         self._link_last[key] = t
         inc = self.alive.get(dst)
-        self.at(t, self._deliver, dst, inc, fn, args)
+        self.at(t, self._deliver, src, self.alive.get(src), dst, inc, fn, args)
 
-    def _deliver(self, dst, inc, fn, args) -> None:
+    def _deliver(self, src, src_inc, dst, inc, fn, args) -> None:
         if self.alive.get(dst) != inc or inc is None:
             return      # the receiver died (or restarted) meanwhile: the session is gone
+        if self.alive.get(src) != src_inc:
+            return      # the sender died before this left its socket buffer
         fn(*args)
 
     def release(self) -> None:
@@ -154,92 +158,64 @@ class Net:
 
 # -- monitor -------------------------------------------------------------------------------------
 class SimMon:
-    """Holds the OSDMap history and applies failure-detector decisions, boots and commands."""
+    """The monitor: the real MonitorCore holds the map and applies state changes; the
+    failure detector decides them; every epoch is kept and published to every OSD."""
 
     def __init__(self, sim: "Sim", osdmap: OSDMap):
+        from cluster.monitor import MonitorCore
         self.sim = sim
-        self.osdmap = osdmap
-        self.maps = {osdmap.epoch: osdmap}
+        self.core = MonitorCore(osdmap, clock=lambda: sim.net.now)
+        self.osdmap = self.core.get_osdmap()
+        self.maps = {self.osdmap.epoch: self.osdmap}
         cfg = sim.cfg
         self.fd = FailureDetector(grace_s=cfg.heartbeat_grace_s, min_reporters=2,
                                   down_out_interval_s=cfg.down_out_interval_s,
                                   report_timeout_s=1e9)
-        self.pending: list = []
+        self.pending: list = []             # kept for all_clean(): changes not yet published
+        self.booted: dict = {}              # osd -> incarnation last marked up
 
-    def change(self, fn) -> None:
-        """Queue a change for the next epoch (published at the end of this instant)."""
-        if not self.pending:
-            self.sim.net.after(0.0, self._commit)
-        self.pending.append(fn)
-
-    def _commit(self) -> None:
-        pending, self.pending = self.pending, []
-        new = self.osdmap.copy_for_next_epoch(stamp=self.sim.net.now)
-        changed = False
-        for fn in pending:
-            changed |= bool(fn(new))
-        if not changed:
-            return
+    def _set(self, osd: int, **state) -> bool:
+        before = self.core.get_osdmap().epoch
+        self.core.set_osd_state(osd, **state)
+        new = self.core.get_osdmap()
+        if new.epoch == before:
+            return False
         self.osdmap = new
         self.maps[new.epoch] = new
         self.sim.stats["epochs"] += 1
         for osd_id in self.sim.osd_ids:
             self.sim.net.send(MON, ("osd", osd_id), self.sim.deliver_map, osd_id, new.epoch)
+        return True
 
     # -- state changes ----------------------------------------------------------------------
     def mark_down(self, osd: int) -> None:
-        def fn(m):
-            info = m.osds[osd]
-            if not info.up:
-                return False
-            info.up, info.down_at, info.down_stamp = False, m.epoch, self.sim.net.now
+        if self._set(osd, up=False):
             self.fd.marked_down(osd, self.sim.net.now)
-            return True
-        self.change(fn)
 
     def mark_out(self, osd: int, auto: bool = False) -> None:
-        def fn(m):
-            info = m.osds[osd]
-            if not info.in_:
-                return False
-            info.in_, info.weight = False, 0.0
+        if self._set(osd, in_=False):
             self.fd.marked_out(osd, auto)
-            return True
-        self.change(fn)
 
     def mark_in(self, osd: int) -> None:
-        def fn(m):
-            info = m.osds[osd]
-            if info.in_:
-                return False
-            info.in_, info.weight = True, 1.0
+        if self._set(osd, in_=True):
             self.fd.marked_in(osd)
-            return True
-        self.change(fn)
 
-    def boot(self, osd: int) -> None:
+    def boot(self, osd: int, incarnation: int) -> None:
         if self.osdmap.osds[osd].up:
+            if self.booted.get(osd) == incarnation:
+                return      # already up as this incarnation
             # a restart the detector did not notice: a new incarnation needs a new interval
             self.mark_down(osd)
-            self.sim.net.after(0.01, self.boot, osd)
+            self.sim.net.after(0.01, self.boot, osd, incarnation)
             return
+        self.booted[osd] = incarnation
         decision = self.fd.boot(osd, self.osdmap, self.sim.net.now)
         if not decision.mark_up:
             return
-
-        def fn(m):
-            info = m.osds[osd]
-            changed = False
-            if not info.up:
-                info.up, info.up_from = True, m.epoch
-                self.fd.marked_up(osd, self.sim.net.now)
-                changed = True
-            if decision.mark_in and not info.in_:
-                info.in_, info.weight = True, 1.0
+        if self._set(osd, up=True, in_=True if decision.mark_in else None):
+            self.fd.marked_up(osd, self.sim.net.now)
+            if decision.mark_in:
                 self.fd.marked_in(osd)
-                changed = True
-            return changed
-        self.change(fn)
 
     def failure_report(self, reporter: int, target: int, since: float) -> None:
         self.fd.report_failure(reporter, target, since, self.sim.net.now)
@@ -288,10 +264,12 @@ class SimOSD:
     def catch_up(self, epoch: int) -> None:
         """Install every map up to `epoch` (a host fetches them from the monitor)."""
         mon = self.sim.mon
-        while self.svc.epoch < min(epoch, mon.osdmap.epoch):
-            ready = self.svc.advance_map(mon.maps[self.svc.epoch + 1])
-            self.after_map()
-            self.process(ready)
+        last = min(epoch, mon.osdmap.epoch)
+        if self.svc.epoch >= last:
+            return
+        ready = self.svc.advance_maps([mon.maps[e] for e in range(self.svc.epoch + 1, last + 1)])
+        self.after_map()
+        self.process(ready)
 
     def after_map(self) -> None:
         svc = self.svc
@@ -305,7 +283,8 @@ class SimOSD:
         me = m.osds.get(self.osd_id)
         if me is not None and not me.up and not self.booting:
             self.booting = True     # wrongly marked down (or just restarted): boot again
-            self.sim.net.send(self.node, MON, self.sim.mon.boot, self.osd_id)
+            self.sim.net.send(self.node, MON, self.sim.mon.boot, self.osd_id,
+                              self.sim.net.alive.get(self.node))
         elif me is not None and me.up:
             self.booting = False
 
@@ -338,6 +317,7 @@ class SimOSD:
             for osd, repop in sorted(outcome.repops.items()):
                 self.sim.net.send(self.node, ("osd", osd), self.sim.osd_call, osd,
                                   "on_repop", self.osd_id, repop, req.reqid)
+            self.sim.thrasher.repop_sent(self.osd_id)
             return
         self.reply(clients, req, outcome.reply)
 
@@ -445,6 +425,9 @@ class SimClient:
         self.done = 0
         self.snap_seq = 0
         self.snaps: list = []
+        # pace the ops so that the workload spans the fault phase
+        self.think_s = cfg.fault_time_s * cfg.concurrency * cfg.num_clients / max(1, cfg.ops) \
+            if cfg.thrash else 0.01
 
     # -- workload -----------------------------------------------------------------------------
     def start(self, nops: int) -> None:
@@ -541,7 +524,7 @@ class SimClient:
         del self.busy[req.oid]
         self.check(op, reply)
         self.done += 1
-        self.sim.net.after(self.rng.uniform(0, 0.02), self.next_op)
+        self.sim.net.after(self.rng.uniform(0, 2 * self.think_s), self.next_op)
 
     def _resend_if(self, op: _Op, attempt: int) -> None:
         if self.busy.get(op.oid) is op and op.attempts == attempt:
@@ -621,6 +604,25 @@ class Thrasher:
         self.isolated: set = set()
         self.wiped: set = set()         # memstore OSDs revived empty, until the next clean
         self.active = True
+        self.armed = False
+
+    def repop_sent(self, osd_id: int) -> None:
+        """A primary just sent repops: an armed kill takes it down mid-write."""
+        if not self.armed or not self.active:
+            return
+        self.armed = False
+        self.sim.net.after(self.rng.uniform(0.0, 0.01), self._kill_if_allowed, osd_id)
+
+    def _kill_if_allowed(self, osd_id: int) -> None:
+        sim = self.sim
+        if not self.active or osd_id in self.dead or osd_id in self.isolated:
+            return
+        lmdb = sim.cfg.objectstore == "lmdb"
+        if len(self.impaired()) < self.budget() or \
+                (lmdb and len(self.dead) < sim.cfg.pool_size - 1 and not self.isolated):
+            self.dead.add(osd_id)
+            sim.stats["fault_kill_mid_write"] += 1
+            sim.kill(osd_id)
 
     def impaired(self) -> set:
         return self.dead | self.isolated | self.wiped
@@ -643,9 +645,9 @@ class Thrasher:
         ins = [o for o, i in osdmap.osds.items() if i.in_]
         choices = []
         if len(self.impaired()) < self.budget():
-            choices += ["kill", "isolate", "mark_down"]
+            choices += ["kill", "kill", "kill", "isolate", "mark_down"]
         elif lmdb and len(self.dead) < sim.cfg.pool_size - 1 and not self.isolated:
-            choices += ["kill"]     # lmdb keeps data: writes may block below min_size
+            choices += ["kill", "kill"]     # lmdb keeps data: writes may block below min_size
         if self.dead:
             choices += ["revive", "revive"]
         if self.isolated:
@@ -660,9 +662,14 @@ class Thrasher:
         if action in ("kill", "isolate", "mark_down", "out") and not alive:
             action = "spike"
         if action == "kill":
-            victim = self.rng.choice(alive)
-            self.dead.add(victim)
-            sim.kill(victim)
+            if self.rng.random() < 0.5:
+                # kill the next OSD that replicates a write, while its repops are in
+                # flight: the kills that find lost acknowledgements
+                self.armed = True
+            else:
+                victim = self.rng.choice(alive)
+                self.dead.add(victim)
+                sim.kill(victim)
         elif action == "isolate":
             victim = self.rng.choice(alive)
             self.isolated.add(victim)
@@ -688,7 +695,7 @@ class Thrasher:
             sim.net.spikes[(("osd", a), ("osd", b))] = self.rng.uniform(0.05, 1.0)
         sim.stats["faults"] += 1
         sim.stats["fault_" + action] += 1
-        sim.net.after(self.rng.uniform(1.0, 8.0), self.step)
+        sim.net.after(self.rng.uniform(0.5, 6.0), self.step)
 
 
 # -- the whole run -------------------------------------------------------------------------------
@@ -716,6 +723,72 @@ class Sim:
         for c in self.clients:
             self.net.alive[c.node] = 0
         self.thrasher = Thrasher(self)
+        self.net.alive[DIRECT] = 0
+        self._direct: dict = {}
+        self._direct_tids = itertools.count(1)
+        self._started = False
+
+    # -- scenario helpers (tests read like stories) --------------------------------------------
+    def start(self) -> "Sim":
+        """Start the monitor's clock and let the PGs peer for the first time."""
+        if not self._started:
+            self._started = True
+            self.net.after(1.0, self.mon.tick)
+            self.net.run_until(self.net.now + 2.0)
+        return self
+
+    def run_for(self, seconds: float) -> None:
+        self.net.run_until(self.net.now + seconds)
+
+    def request(self, oid: str, ops, timeout_s: float = 30.0, snapc=None):
+        """One client request, resent (same reqid) on retries and every 3 s, until it is
+        answered or `timeout_s` of virtual time passed (then None)."""
+        self.start()
+        req = OSDOpRequest(reqid=(4999, next(self._direct_tids)), pool=1, pgid=0, oid=oid,
+                           ops=list(ops), snapc=snapc, mtime=1000.0)
+        deadline = self.net.now + timeout_s
+        while self.net.now < deadline:
+            osdmap = self.mon.osdmap
+            req.pgid = osdmap.object_locator_to_pg(1, oid)
+            req.epoch = osdmap.epoch
+            primary = osdmap.pg_to_acting(1, req.pgid)[1]
+            if primary >= 0:
+                self.net.send(DIRECT, ("osd", primary), self.osd_call, primary, "on_client_op",
+                              DIRECT, req)
+            until = min(deadline, self.net.now + 3.0)
+            self.net.run_until(until, stop=lambda: req.reqid in self._direct)
+            reply = self._direct.pop(req.reqid, None)
+            if reply is not None and not reply.retry_epoch:
+                return reply
+            if reply is not None:
+                self.net.run_until(min(deadline, self.net.now + 0.05))
+        return None
+
+    def wait_clean(self, bound_s: float = 300.0) -> float:
+        """Run until every PG is active+clean; the virtual seconds it took. SimFailure after
+        `bound_s`."""
+        self.start()
+        t0 = self.net.now
+        while not self.all_clean():
+            if self.net.now - t0 > bound_s:
+                states = {k: v for k, v in self.pg_states().items() if v != "active+clean"}
+                self.fail(f"not active+clean after {bound_s}s: {states}")
+            self.net.run_until(self.net.now + 0.5, stop=self.all_clean)
+        return self.net.now - t0
+
+    def pg_of(self, oid: str) -> tuple:
+        """(seed, acting, primary) of an object's PG in the monitor's map."""
+        m = self.mon.osdmap
+        seed = m.object_locator_to_pg(1, oid)
+        acting, primary = m.pg_to_acting(1, seed)
+        return seed, list(acting), primary
+
+    def recovery_totals(self) -> dict:
+        rec = _Counter()
+        for osd in self.osds.values():
+            for k, v in osd.svc.recovery_stats().items():
+                rec[k] += v
+        return dict(rec)
 
     # -- setup --------------------------------------------------------------------------------
     def _initial_map(self) -> OSDMap:
@@ -743,11 +816,13 @@ class Sim:
         node = ("osd", osd_id)
         self.net.alive[node] = next(self.incarnation)
         osd = self.osds[osd_id] = SimOSD(self, osd_id, self._store(osd_id, fresh=True))
-        if boot:
+        if not boot:
+            self.mon.booted[osd_id] = self.net.alive[node]
+        else:
             # a (re)started OSD boots: the monitor marks it up in a new epoch, after marking
             # it down first if it never noticed the restart
             osd.booting = True
-            self.net.send(osd.node, MON, self.mon.boot, osd_id)
+            self.net.send(osd.node, MON, self.mon.boot, osd_id, self.net.alive[node])
             osd.catch_up(self.mon.osdmap.epoch)
         self.net.after(self.net.rng.uniform(0, self.cfg.osd_tick_s), self._tick_osd, osd_id,
                        self.net.alive[node])
@@ -770,6 +845,9 @@ class Sim:
             osd.on_map(epoch)
 
     def client_reply(self, client, req, reply) -> None:
+        if client == DIRECT:
+            self._direct[req.reqid] = reply
+            return
         self.clients[client[1]].on_reply(req, reply)
 
     # -- faults -------------------------------------------------------------------------------
@@ -841,9 +919,8 @@ class Sim:
         cfg = self.cfg
         wall = time.perf_counter()
         net = self.net
-        net.after(1.0, self.mon.tick)
         per_client = cfg.ops // cfg.num_clients
-        net.run_until(2.0)      # the PGs peer for the first time
+        self.start()            # the PGs peer for the first time
         for c in self.clients:
             c.start(per_client)
         if cfg.thrash:
@@ -853,7 +930,11 @@ class Sim:
         t_heal = net.now
         deadline = t_heal + cfg.heal_bound_s
 
+        first_clean = []
+
         def settled():
+            if not first_clean and self.all_clean():
+                first_clean.append(net.now)
             return all(not c.busy and c.remaining <= 0 for c in self.clients) and \
                 self.all_clean()
         while net.now < deadline and not settled():
@@ -864,16 +945,15 @@ class Sim:
             self.fail(f"not converged {cfg.heal_bound_s}s after heal: pgs {states}, "
                       f"clients still waiting {busy}, remaining "
                       f"{[c.remaining for c in self.clients]}")
-        self.stats["time_to_clean_s"] = round(net.now - t_heal, 3)
+        # heal -> every PG active+clean (the workload may still be finishing then)
+        self.stats["time_to_clean_s"] = round((first_clean or [net.now])[0] - t_heal, 3)
+        self.stats["time_to_done_s"] = round(net.now - t_heal, 3)
         self.verify()
         self.stats["ops"] = sum(c.done for c in self.clients)
         self.stats["virtual_s"] = round(net.now, 3)
         self.stats["events"] = net.events
         self.stats["wall_s"] = round(time.perf_counter() - wall, 3)
-        rec = _Counter()
-        for osd in self.osds.values():
-            for k, v in osd.svc.recovery_stats().items():
-                rec[k] += v
+        rec = self.recovery_totals()
         self.stats.update({k: (round(v, 3) if isinstance(v, float) else v)
                            for k, v in rec.items()})
         self.close()
@@ -902,13 +982,11 @@ def dump_pg(store, pool: int, pgid: int) -> dict:
     return out
 
 
-def _verify(self: Sim) -> None:
-    """Byte-identical acting copies of every PG, equal to the model."""
+def _verify_replicas(self: Sim) -> dict:
+    """Every PG's acting members hold byte-identical copies and the same log head.
+    Returns {seed: the primary's dump}."""
     m = self.mon.osdmap
-    model = {}
-    for c in self.clients:
-        model.update(c.model)
-    seen = set()
+    out = {}
     for seed in range(self.cfg.pg_num):
         acting, primary = m.pg_to_acting(1, seed)
         dumps = {o: dump_pg(self.osds[o].svc.store, 1, seed) for o in acting}
@@ -919,15 +997,29 @@ def _verify(self: Sim) -> None:
                 self.fail(f"pg 1.{seed:x}: osd.{o} differs from primary osd.{primary}: {diff}")
         heads = self.osds[primary].svc.pgs[(1, seed)].log.head_eversion
         for o in acting:
-            if self.osds[o].svc.pgs[(1, seed)].log.head_eversion != heads:
+            pg = self.osds[o].svc.pgs.get((1, seed))
+            if pg is None or pg.log.head_eversion != heads:
                 self.fail(f"pg 1.{seed:x}: osd.{o} log head differs from the primary's")
+        out[seed] = ref
+    return out
+
+
+def _verify(self: Sim) -> None:
+    """Byte-identical acting copies of every PG, equal to the model."""
+    model = {}
+    for c in self.clients:
+        model.update(c.model)
+    seen = set()
+    for seed, ref in _verify_replicas(self).items():
         for hobj, (data, xattrs, omap, _h, _v, _m, _s, whiteout) in ref.items():
             if hobj[4] != SNAP_HEAD or whiteout:
                 continue
             oid = hobj[3]
+            if oid not in model:
+                continue        # written by Sim.request, not by the workload
             seen.add(oid)
-            obj = model.get(oid)
-            if obj is None or not obj.exists:
+            obj = model[oid]
+            if not obj.exists:
                 self.fail(f"{oid} exists on pg 1.{seed:x} but not in the model")
             if data != obj.data or xattrs != obj.xattrs or dict(omap) != obj.omap:
                 self.fail(f"{oid} on pg 1.{seed:x} differs from the model")
@@ -936,6 +1028,7 @@ def _verify(self: Sim) -> None:
             self.fail(f"{oid} was acknowledged but is gone after heal")
 
 
+Sim.verify_replicas = _verify_replicas
 Sim.verify = _verify
 
 
@@ -949,6 +1042,7 @@ def main(argv=None) -> int:
                                 description="seeded OSD thrash runs under the simulator")
     p.add_argument("--seed", type=int, help="replay this one seed")
     p.add_argument("--seeds", type=int, default=5, help="run seeds 1..N")
+    p.add_argument("--first-seed", type=int, default=1)
     p.add_argument("--ops", type=int, default=2000)
     p.add_argument("--osds", type=int, default=6)
     p.add_argument("--size", type=int, default=3)
@@ -960,7 +1054,8 @@ def main(argv=None) -> int:
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL)
-    seeds = [args.seed] if args.seed is not None else list(range(1, args.seeds + 1))
+    seeds = [args.seed] if args.seed is not None else \
+        list(range(args.first_seed, args.first_seed + args.seeds))
     fault_time = args.fault_time or max(60.0, args.ops / 20.0)
     totals = _Counter()
     failed = 0
@@ -982,6 +1077,7 @@ def main(argv=None) -> int:
               f"epochs={stats['epochs']} recovered={stats['objects_recovered']} "
               f"backfilled={stats['objects_backfilled']} pulled={stats['objects_pulled']} "
               f"bytes={stats['bytes_recovered'] + stats['bytes_backfilled']} "
+              f"lost_reverted={stats['objects_lost_reverted']} "
               f"time_to_clean={stats['time_to_clean_s']}s virtual={stats['virtual_s']}s "
               f"wall={stats['wall_s']}s", flush=True)
     print(f"{len(seeds) - failed} passed, {failed} failed; ops={totals['ops']} "

@@ -48,7 +48,9 @@ from typing import NamedTuple
 from osd.messages import (
     PGActivate, PGActivateAck, PGNotify, PGPull, PGPush, PGPushAck, PGQuery, PGRemove,
 )
+from osd.messages import SNAP_HEAD
 from osd.pg_log import LogEntry
+from osd.recovery import read_family
 
 log = logging.getLogger("rayceph.osd")
 
@@ -58,6 +60,14 @@ MAX_INTERVALS_PER_PG = 256
 
 def _valid(osd) -> bool:
     return 0 <= osd != CRUSH_ITEM_NONE
+
+
+def _head_version(states) -> int:
+    """Object version of a family's head in a pushed family (-1: no copy at all)."""
+    for st in states:
+        if st.hobj[4] == SNAP_HEAD:
+            return st.version
+    return -1 if not states else 0
 
 
 # -- values exchanged ------------------------------------------------------------------------
@@ -291,6 +301,8 @@ class PrimaryState:
     inflight: dict = field(default_factory=dict)        # osd -> set of families pushed
     strays: set = field(default_factory=set)
     unfound: set = field(default_factory=set)
+    revert_pending: set = field(default_factory=set)
+    revert_copies: dict = field(default_factory=dict)
     activated_at: float = 0.0
     recovery_needed: bool = False
     clean: bool = False
@@ -344,6 +356,9 @@ class Peering:
             if any(not self._up(o) for o in ps.queried - set(ps.infos)):
                 return self.start(pg)
             return self._probe(pg)
+        if ps.phase == "reverting":
+            if any(not self._up(o) for o in ps.revert_pending):
+                return self.start(pg)
         if ps.phase == "pulling":
             sources = set(ps.pulls_pending.values())
             if ps.pull_backfill_from >= 0:
@@ -358,7 +373,7 @@ class Peering:
 
     def _probe(self, pg) -> list:
         svc, ps = self.svc, pg.ps
-        les = max(i.les for i in ps.infos.values())
+        les = max((i.les for i in ps.infos.values() if i.complete), default=0)
         want = {o for o in pg.acting if _valid(o)} | {o for o in pg.up if _valid(o)}
         for iv in self._relevant(pg, les):
             want.update(o for o in iv.acting if _valid(o) and self._up(o))
@@ -391,7 +406,10 @@ class Peering:
     def _choose(self, pg) -> list:
         svc, ps = self.svc, pg.ps
         me = svc.osd_id
-        les_star = max(i.les for i in ps.infos.values())
+        # Ceph's max_last_epoch_started_found: a copy mid-backfill activated in an interval
+        # does not show that the interval went active (its complete members may not have
+        # activated); intervals after the complete copies' les are checked below instead.
+        les_star = max((i.les for i in ps.infos.values() if i.complete), default=0)
         blocked: set = set()
         for iv in self._relevant(pg, les_star):
             heard = [o for o in iv.acting if o in ps.infos
@@ -467,14 +485,66 @@ class Peering:
             ps.pulls_pending[fam] = src
             per_source.setdefault(src, []).append(fam)
         if ps.unfound:
-            log.error("pg %s: %d objects unfound (no surviving copy): %s", pg.pgid_str,
-                      len(ps.unfound), sorted(ps.unfound)[:5])
-            ps.phase = "down"
-            ps.blocked_by = set()
             ps.pulls_pending.clear()
-            return []
+            return self._unfound(pg)
         return [(src, PGPull(**self._hdr(pg), families=fams))
                 for src, fams in sorted(per_source.items())]
+
+    def _unfound(self, pg) -> list:
+        """No peer we heard from holds the authoritative version of some families. If an
+        OSD that may hold them is down, wait for it (down+recovery_unfound). Otherwise the
+        version is gone: it was never acknowledged (an acknowledged write is on min_size
+        complete copies, one of which we would have heard from). Revert each such family to
+        the newest copy any peer still has (Ceph's mark_unfound_lost revert, done
+        automatically): ask every peer for its copy, then `_revert`."""
+        ps = pg.ps
+        les = max((i.les for i in ps.infos.values() if i.complete), default=0)
+        maybe = set()
+        for iv in self.svc.tracker.intervals((pg.pool, pg.seed)):
+            if iv.last >= les:
+                maybe.update(o for o in iv.acting if _valid(o))
+        down = {o for o in maybe if not self._up(o)}
+        if down:
+            log.warning("pg %s: %d objects unfound; waiting for osds %s", pg.pgid_str,
+                        len(ps.unfound), sorted(down))
+            ps.phase = "down"
+            ps.blocked_by = down
+            return []
+        ps.phase = "reverting"
+        ps.revert_pending = {o for o, i in ps.infos.items()
+                             if o != self.svc.osd_id and i.exists and self._up(o)}
+        ps.revert_copies = {fam: read_family(self.svc.store, pg.pool, pg.seed, fam)
+                            for fam in ps.unfound}
+        out = [(o, PGPull(**self._hdr(pg), families=sorted(ps.unfound)))
+               for o in sorted(ps.revert_pending)]
+        if not ps.revert_pending:
+            out.extend(self._revert(pg))
+        return out
+
+    def _handle_revert_reply(self, pg, msg: PGPush) -> list:
+        ps = pg.ps
+        for fam, states in msg.objects:
+            best = ps.revert_copies.get(fam, [])
+            if _head_version(states) > _head_version(best):
+                ps.revert_copies[fam] = states
+        ps.revert_pending.discard(msg.from_osd)
+        if ps.revert_pending:
+            return []
+        return self._revert(pg)
+
+    def _revert(self, pg) -> list:
+        svc, ps = self.svc, pg.ps
+        log.error("pg %s: marking %d unfound objects lost, reverting to the newest copy: %s",
+                  pg.pgid_str, len(ps.unfound), sorted(ps.unfound)[:5])
+        pg.install_push(sorted(ps.revert_copies.items()))
+        pg.forget_requests_of(ps.unfound)
+        svc.rstats.objects_lost_reverted += len(ps.unfound)
+        ps.unfound = set()
+        ps.revert_copies = {}
+        ps.phase = "pulling"
+        if pg.missing:
+            return self._pull_missing(pg)
+        return self._activate(pg)
 
     def _pull_backfill(self, pg) -> list:
         svc, ps = self.svc, pg.ps
@@ -497,6 +567,8 @@ class Peering:
     def handle_pull_reply(self, pg, msg: PGPush) -> list:
         """A peer answered our PGPull: install, then pull more or activate."""
         svc, ps = self.svc, pg.ps
+        if ps is not None and ps.phase == "reverting" and msg.interval == pg.interval_start:
+            return self._handle_revert_reply(pg, msg)
         if ps is None or ps.phase != "pulling" or msg.interval != pg.interval_start:
             return []
         nbytes = pg.install_push(msg.objects, backfill_to=msg.backfill_to)

@@ -66,6 +66,7 @@ class PG:
         self.ps = None              # osd.peering.PrimaryState while we are primary
         self.waiting = None         # deque of (arrival time, request) held while not active
         self.fast = True            # active, nothing degraded: writes replicate as-is
+        self.fast_size = 0          # complete acting members while `fast`
 
     def __repr__(self) -> str:
         return f"PG({self.pool}.{self.seed:x} acting={self.acting} primary={self.primary})"
@@ -271,6 +272,21 @@ class PG:
             meta["info"] = self._info_record()
             self.store.apply_transaction(Transaction(self.seed), (self.pool, self.seed, meta))
 
+    def forget_requests_of(self, families) -> None:
+        """Versions of these families were lost (never acknowledged): their log entries no
+        longer answer resent requests, which run again instead."""
+        import dataclasses
+        families = set(families)
+        entries = []
+        for e in self.log.entries:
+            if e.reqid is not None and families.intersection(e.families()):
+                e = dataclasses.replace(e, reqid=None)
+            entries.append(e)
+        self.log.replace(entries, self.log.tail, self.log.tail_epoch, self.log.head_eversion)
+        if self.store.durable:
+            meta = {"log/%016x" % e.version: e for e in self.log.entries}
+            self.store.apply_transaction(Transaction(self.seed), (self.pool, self.seed, meta))
+
     def set_missing(self, missing: dict) -> None:
         self.missing = dict(missing)
         self.persist_info()
@@ -302,6 +318,9 @@ class PG:
         return nbytes
 
     def activate(self, interval: int) -> None:
+        if interval < self.les:
+            raise AssertionError(f"pg {self.pgid_str}: activating in interval {interval} "
+                                 f"older than last_epoch_started {self.les}")
         self.les = interval
         self.activated = interval
         self.persist_info()
@@ -316,6 +335,7 @@ class PG:
         ps = self.ps
         self.fast = bool(ps is not None and ps.phase == "active" and not ps.backfill
                          and not any(ps.peer_missing.values()))
+        self.fast_size = self.active_size()
 
     def is_active(self) -> bool:
         ps = self.ps

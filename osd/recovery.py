@@ -120,6 +120,7 @@ class RecoveryStats:
     bytes_backfilled: int = 0
     objects_pulled: int = 0         # families a primary pulled for itself
     bytes_pulled: int = 0
+    objects_lost_reverted: int = 0  # unfound, never-acknowledged versions given up
     degraded_writes: int = 0        # writes that pushed a whole missing family to a replica
     recoveries_started: int = 0     # PG activations that found work to do
     recoveries_finished: int = 0    # ... that reached clean

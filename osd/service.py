@@ -22,7 +22,9 @@ Request admission, in order (the exact retry rule of docs/interfaces.md section 
     will settle it, so the client waits for the next epoch, as Ceph drops misdirected ops)
  5. reqid already in the PG log                     -> the logged reply, nothing re-applied
  6. a write while the acting set is below min_size  -> retry_epoch = our epoch + 1 (blocked
-    until the map changes; reads are still served)
+    until the map changes; reads are still served). Peering mode: any request while fewer
+    than min_size acting members are complete waits (Ceph's `peered` state), and so does
+    every request while the PG is not active
  7. a write to a pool at/over its quota             -> -EDQUOT (deletes still allowed)
 then the ops run (osd/ops.py). No input makes handle_op raise.
 
@@ -300,8 +302,16 @@ class OSDService:
             pg = self._pg(req.pool, req.pgid)
         elif pg.primary != self.osd_id:
             return _reply(0, retry_epoch=misdirected_retry)
-        if self.peering_enabled and ((pg.waiting and not draining) or not pg.is_active()):
-            return _WAIT        # in order behind earlier requests, or until the PG is active
+        if self.peering_enabled:
+            ps = pg.ps
+            if (pg.waiting and not draining) or ps is None or ps.phase != "active":
+                return _WAIT    # in order behind earlier requests, or until the PG is active
+            if (pg.fast_size if pg.fast else pg.complete_size()) < pool.min_size:
+                # Ceph's `peered`: below min_size complete copies nothing is served, not
+                # even a resent write's logged reply (that would acknowledge a write that
+                # fewer than min_size copies hold) nor a read (it could return a write
+                # that is not acknowledged yet and may be lost)
+                return _WAIT
 
         dup = pg.dup_reply(req.reqid)
         if dup is not None:
@@ -319,8 +329,7 @@ class OSDService:
         snapc = None
         if is_write:
             if self.peering_enabled:
-                if pg.complete_size() < pool.min_size:
-                    return _WAIT
+                pass            # min_size checked above
             elif pg.active_size() < pool.min_size:
                 return _reply(0, retry_epoch=self.epoch + 1)
             if self._over_quota(pool) and not all(op[0] in _QUOTA_EXEMPT_OPS for op in req.ops):
@@ -447,24 +456,41 @@ class OSDService:
 
     # -- peering mode ----------------------------------------------------------------------------
     def advance_map(self, osdmap) -> Ready:
-        """Install the next map (hosts pass every epoch in order). PGs whose interval changed
-        start peering (we lead them) or wait to be queried; requests waiting on a PG we no
-        longer lead are answered with a retry; held messages of this epoch are handled."""
-        if self.osdmap is not None and osdmap.epoch <= self.epoch:
+        """Install the next map; see advance_maps."""
+        return self.advance_maps([osdmap])
+
+    def advance_maps(self, osdmaps) -> Ready:
+        """Install the next maps, oldest first (hosts pass every epoch, in order: intervals
+        are computed from consecutive maps). Only the newest one starts peering: a PG of an
+        interval that is already over must not peer, least of all activate alone (an OSD
+        catching up after a restart replays many). PGs whose interval changed start peering
+        (we lead them) or wait to be queried; requests waiting on a PG we no longer lead are
+        answered with a retry; held messages of these epochs are handled."""
+        osdmaps = [m for m in osdmaps if self.osdmap is None or m.epoch > self.epoch]
+        if not osdmaps:
             return Ready()
         if not self.peering_enabled:
-            repops = self.set_osdmap(osdmap)
-            return Ready(messages=[(osd, r) for osd, batch in repops.items() for r in batch])
-        prev = self.epoch
-        if prev and osdmap.epoch != prev + 1:
-            log.warning("osd.%d: map epochs %d..%d skipped; intervals in between are unknown",
-                        self.osd_id, prev + 1, osdmap.epoch - 1)
-        self.osdmap = osdmap
-        self.epoch = osdmap.epoch
+            ready = Ready()
+            for osdmap in osdmaps:
+                repops = self.set_osdmap(osdmap)
+                ready.messages.extend((osd, r) for batch in [repops] for osd, lst in
+                                      batch.items() for r in lst)
+            return ready
+        changed: set = set()
         if self.birth is None:
-            self.birth = osdmap.epoch
+            # A new store witnessed none of the history these maps replay: it was born at
+            # the newest of them (peering must not count it as holding older intervals).
+            self.birth = osdmaps[-1].epoch
             self.store.set_store_meta("birth", self.birth)
-        changed = set(self.tracker.advance(osdmap, prev))
+        for osdmap in osdmaps:
+            prev = self.epoch
+            if prev and osdmap.epoch != prev + 1:
+                log.warning("osd.%d: map epochs %d..%d skipped; intervals in between are "
+                            "unknown", self.osd_id, prev + 1, osdmap.epoch - 1)
+            self.osdmap = osdmap
+            self.epoch = osdmap.epoch
+            changed.update(self.tracker.advance(osdmap, prev))
+        osdmap = self.osdmap
         ready = Ready()
         for pgkey, pg in list(self.pgs.items()):
             if pgkey[0] not in osdmap.pools:
@@ -481,7 +507,8 @@ class OSDService:
         for key, pg in sorted(self.pgs.items()):
             m = self.tracker.mapping(key)
             since = self.tracker.since(key)
-            if key in changed or since != pg.interval_start:
+            if since != pg.interval_start or pg.primary != m.primary or \
+                    (key in changed and pg.ps is None and m.primary == self.osd_id):
                 was_primary = pg.primary == self.osd_id
                 pg.set_mapping(m, since)
                 if pg.ps is not None and pg.primary != self.osd_id:
@@ -835,8 +862,12 @@ class OSDService:
                    "used_bytes": self.store.used_bytes()}
         elif prefix in ("pg ls", "dump_pgs"):
             out = [{"pgid": pg.pgid_str, "acting": pg.acting, "primary": pg.primary,
-                    "last_update": pg.last_update, "stats": pg.stat_sum()}
-                   for _, pg in sorted(self.pgs.items())]
+                    "last_update": pg.last_update, "stats": pg.stat_sum(),
+                    "state": self.pg_state(*key) or ("replica" if self.osd_id in pg.acting
+                                                     else "stray")}
+                   for key, pg in sorted(self.pgs.items())]
+        elif prefix in ("dump_recovery_stats", "recovery stats"):
+            out = self.recovery_stats()
         else:
             return -errno.EINVAL, b"", f"unrecognized command {prefix!r}"
         return 0, json.dumps(out).encode(), ""
