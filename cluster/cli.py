@@ -5,6 +5,7 @@
     rayceph down -c CONF              stop it
     rayceph status -c CONF [--format json]
     rayceph crushtool -i MAP --test --show-mappings ...
+    rayceph mirror start|status|stop -c CONF   the rbd-mirror replicator of a site
 Exit codes follow Ceph's tools: 0 ok, 22 (EINVAL) for usage errors, 2 (ENOENT) for a
 missing cluster or file.
 """
@@ -101,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         from cluster.crushtool import main as crushtool_main
 
         return crushtool_main(argv[1:])
+    if argv and argv[0] == "mirror":
+        # cluster/ may not import rbd at module level; the replicator's CLI lives with it.
+        from rbd.mirror.cli import main as mirror_main
+
+        return mirror_main(argv[1:])
     parser = argparse.ArgumentParser(prog="rayceph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     for name, helptext in [("demo", "run the demo on the embedded cluster"),
@@ -112,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "status":
             p.add_argument("--format", default="plain", choices=["plain", "json", "json-pretty"])
     sub.add_parser("crushtool", help="crushtool --test compatible placement")
+    sub.add_parser("mirror", help="rbd-mirror replicator: start|status|stop -c CONF")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

@@ -40,6 +40,10 @@ from rbd.iterators import (
     ChildIterator, ConfigImageIterator, ImageIterator, LockOwnerIterator, MetadataIterator,
     SnapIterator, TrashIterator, WatcherIterator,
 )
+from rbd.mirror_api import (  # mirroring iterators (spec 1A.7)
+    MirrorImageInfoIterator, MirrorImageInstanceIdIterator, MirrorImageStatusIterator,
+    MirrorPeerIterator,
+)
 from rbd.pool_features import Group
 from rbd.rbd_api import RBD
 
@@ -56,7 +60,8 @@ _CONSTANTS = sorted(k for k in _constants_dict if k.isupper() and k in globals()
 __all__ = _CONSTANTS + [
     "RBD", "Image", "Group", "Completion", "ImageIterator", "SnapIterator", "TrashIterator",
     "ChildIterator", "WatcherIterator", "LockOwnerIterator", "MetadataIterator",
-    "ConfigImageIterator",
+    "ConfigImageIterator", "MirrorPeerIterator", "MirrorImageStatusIterator",
+    "MirrorImageInstanceIdIterator", "MirrorImageInfoIterator",
     "Error", "OSError", "PermissionError", "ImageNotFound", "ObjectNotFound", "ImageExists",
     "ObjectExists", "IOError", "NoSpace", "IncompleteWriteError", "InvalidArgument",
     "LogicError", "ReadOnlyImage", "ImageBusy", "ImageHasSnapshots", "FunctionNotSupported",

@@ -76,9 +76,11 @@ TRUE_STRINGS = ("true", "1", "yes", "on")
 
 
 def pool_overrides(io) -> dict[str, str]:
-    """Pool-level `conf_*` overrides (rbd_info omap). Filled in by the pool-config issue;
-    until then there are none."""
-    return {}
+    """Pool-level `conf_*` overrides (rbd_info omap of the pool's default namespace)."""
+    if io is None:
+        return {}
+    from rbd.pool_features import pool_config
+    return pool_config(io)
 
 
 def _typed(name: str, value: str):

@@ -313,6 +313,7 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
         length = len(data)
         ctx = self._enter()
         with _errors(lambda: "error writing to %s" % self.name):
+            _journal(ctx, op="write", off=offset, data=data)
             ret = image_io.start_write(ctx, offset, data).finish()
         if ret == length:
             return ret
@@ -326,6 +327,7 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
         offset, length = _args.uint(offset), _args.uint(length)
         ctx = self._enter()
         with _errors(lambda: "error discarding region %d~%d" % (offset, length)):
+            _journal(ctx, op="discard", off=offset, len=length)
             image_io.start_discard(ctx, offset, length).finish()
 
     @requires_not_closed
@@ -334,6 +336,7 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
         zero_flags = _args.sint(zero_flags)
         ctx = self._enter()
         with _errors(lambda: "error zeroing region %d~%d" % (offset, length)):
+            _journal(ctx, op="zero", off=offset, len=length)
             image_io.start_write_zeroes(ctx, offset, length, zero_flags).finish()
 
     @requires_not_closed
@@ -357,6 +360,7 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
             raise InvalidArgument("error resizing image %s" % self.name)
         ctx = self._enter()
         with _errors("error resizing image %s" % self.name):
+            _journal(ctx, op="resize", size=size)
             _resize(ctx, size, None)
 
     @requires_not_closed
@@ -406,6 +410,8 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
             raise TypeError("data must be a byte string")
         offset = _args.uint(offset)
         ctx = self._enter()
+        with _errors(lambda: "error writing to %s" % self.name):
+            _journal(ctx, op="write", off=offset, data=data)
         return self._aio(oncomplete, lambda: image_io.start_write(ctx, offset, data),
                          lambda _: 0)
 
@@ -413,6 +419,8 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
     def aio_discard(self, offset, length, oncomplete):
         offset, length = _args.uint(offset), _args.uint(length)
         ctx = self._enter()
+        with _errors(lambda: "error discarding region %d~%d" % (offset, length)):
+            _journal(ctx, op="discard", off=offset, len=length)
         return self._aio(oncomplete, lambda: image_io.start_discard(ctx, offset, length),
                          lambda _: 0)
 
@@ -453,6 +461,7 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
                 flags &= ~RBD_SNAP_CREATE_IGNORE_QUIESCE_ERROR
             if flags:
                 raise RbdError(-errno.EINVAL, "invalid snap create flags")
+            _journal(ctx, op="snap_create", name=sname)
             snapshots.create(ctx, sname)
 
     @requires_not_closed
@@ -913,6 +922,13 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
 
 
 # -- operations behind the methods ---------------------------------------------------------------
+def _journal(ctx, **event) -> None:
+    """Journal-based mirroring: append the event to the image journal before applying it
+    (no-op unless the journaling feature is on); see rbd/mirror/journal.py."""
+    from rbd.mirror import journal
+    journal.append(ctx, event)
+
+
 def _progress(on_progress):
     if on_progress is None:
         return None

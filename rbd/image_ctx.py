@@ -61,6 +61,8 @@ class ImageCtx:
         self._blocked = 0
         self._last_atime = 0.0
         self._last_mtime = 0.0
+        # rbd-mirror writes to non-primary images through contexts with this set
+        self.mirror_bypass = False
         from rbd.locks import ExclusiveLock
         from rbd.object_map import ObjectMap
         self.exclusive_lock = ExclusiveLock(self)
@@ -276,6 +278,7 @@ class ImageCtx:
             raise RbdError(-errno.ESHUTDOWN, "client was blocklisted")
         if not self.is_writable():
             raise RbdError(-errno.EROFS, "image is read-only")
+        self._require_mirror_primary()
 
     def require_writable_or_snap_view(self) -> None:
         """Maintenance ops (snapshot management) are allowed while a snapshot is being
@@ -284,6 +287,18 @@ class ImageCtx:
             raise RbdError(-errno.ESHUTDOWN, "client was blocklisted")
         if self.read_only:
             raise RbdError(-errno.EROFS, "image is read-only")
+        self._require_mirror_primary()
+
+    def _require_mirror_primary(self) -> None:
+        """Mirroring: a non-primary (or demoted) image refuses user changes (EROFS), see
+        rbd/mirror/image_state.py; the newest MIRROR-namespace snapshot decides."""
+        if self.mirror_bypass or self.info is None:
+            return
+        from rbd.mirror.image_state import is_non_primary
+        if is_non_primary(self.info):
+            raise RbdError(-errno.EROFS, "image is not primary (mirroring)")
+        from rbd.mirror.journal import require_primary
+        require_primary(self)
 
     def copyup_overlap_epochs(self) -> list[tuple[int, int]]:
         """[(snap id, overlap)] of the snapshots (oldest first) whose reads fall through to

@@ -73,6 +73,9 @@ def create_image(io, name: str, size: int, order=None, features=None, stripe_uni
     """Create an image; returns its id ('' for format 1). RbdError on failure."""
     if not name:
         raise RbdError(-errno.EINVAL, "image name must not be empty")
+    # pool features: refuse images in an RBD namespace that was never created
+    from rbd.pool_features import require_namespace
+    require_namespace(io)
     if _image_exists(io, name):
         raise RbdError(-errno.EEXIST, "rbd image %s already exists" % name)
     if not order:
@@ -87,7 +90,7 @@ def create_image(io, name: str, size: int, order=None, features=None, stripe_uni
         return ""
     if features is None:
         try:
-            features = features_from_string(str(config.client_value(io, "rbd_default_features")))
+            features = features_from_string(str(config.lookup(io, "rbd_default_features")[0]))
         except RbdError:
             raise RbdError(-errno.EINVAL, "bad rbd_default_features") from None
     validate_create_features(features)
@@ -193,6 +196,9 @@ def remove_image(io, name: str | None, image_id: str | None = None, on_progress=
             return
         if ctx.io.list_watchers(ctx.header_oid):
             raise RbdError(-errno.EBUSY, "image still has watchers")
+        # mirroring: a primary mirrored image drops its mirror snapshots and records first
+        from rbd.mirror_api import disable_for_remove
+        disable_for_remove(io, ctx)
         if ctx.info.snaps:
             raise RbdError(-errno.ENOTEMPTY, "image has snapshots - not removing")
         if ctx.info.group:
@@ -315,7 +321,13 @@ class RBD(PoolFeaturesMixin, PoolMirrorMixin):
         name = decode_cstr(cstr(name, "name"))
         from rbd.image import _progress
         with _errors("error removing image"):
-            remove_image(RadosIO(ioctx), name, on_progress=_progress(on_progress))
+            io = RadosIO(ioctx)
+            # pool features: trash instead of delete when the pool/client says so
+            from rbd.pool_features import maybe_trash_on_remove, member_of_group_errors
+            with member_of_group_errors("error removing image"):
+                if maybe_trash_on_remove(io, name):
+                    return
+                remove_image(io, name, on_progress=_progress(on_progress))
 
     def rename(self, ioctx, src, dest):
         src = decode_cstr(cstr(src, "src"))

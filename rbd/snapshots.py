@@ -167,9 +167,10 @@ def set_limit(ctx, limit: int) -> None:
     ctx.notify_update()
 
 
-def rollback(ctx, name: str, on_progress=None) -> None:
+def rollback(ctx, name: str, on_progress=None, snap_id: int | None = None) -> None:
     ctx.require_writable()
-    snap = _lookup(ctx, name)
+    # snap_id: mirroring rolls back to a MIRROR-namespace snapshot (force promote)
+    snap = _lookup(ctx, name) if snap_id is None else ctx.info.snaps[snap_id]
     ctx.exclusive_lock.ensure_owner()
     if ctx.old_format:
         from rbd import format1

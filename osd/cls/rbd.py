@@ -969,3 +969,7 @@ def object_map_snap_remove(ctx, indata):
     if changed:
         ctx.write_full(om_encode(count, bits))
     return None
+
+
+# Mirroring methods (same class "rbd") live in their own module; load them with this one.
+from osd.cls import rbd_mirror as _rbd_mirror  # noqa: E402,F401

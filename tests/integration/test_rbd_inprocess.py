@@ -779,10 +779,8 @@ def test_watchers_and_metadata(image):
 
 
 def test_later_issue_calls(ioctx, image):
-    with pytest.raises(FunctionNotSupported):
-        RBD().trash_move(ioctx, image.get_name())
-    with pytest.raises(FunctionNotSupported):
-        image.mirror_image_get_info()
+    # (trash is implemented now: tests/integration/test_rbd_pool_features.py)
+    # (mirroring is implemented now: tests/integration/test_rbd_mirror.py)
     with pytest.raises(FunctionNotSupported):
         image.encryption_load(rbd.RBD_ENCRYPTION_FORMAT_LUKS, "pass")
 

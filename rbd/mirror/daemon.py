@@ -1,0 +1,149 @@
+"""rbd-mirror daemon: replays every mirrored pool of the local cluster from its peers.
+
+`MirrorDaemonCore` is plain Python (a loop around PoolReplayer.replicate_once) and is what
+tests and `--foreground` use; `start_actor()` runs it inside a detached Ray actor named
+`<cluster>.rbd-mirror` in the `rayceph` namespace.
+
+Per pass: for every pool of the local cluster whose mirroring is enabled, for every peer
+with connection attributes (mon_host) whose direction lets us receive (RX or RX/TX), open
+the same pool on the peer and replicate_once(). Peers and replayers are cached between
+passes; a peer that cannot be reached is reported in `errors` and retried next pass.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from rbd.constants import RBD_MIRROR_MODE_DISABLED, RBD_MIRROR_PEER_DIRECTION_TX
+
+log = logging.getLogger("rayceph.rbd_mirror")
+DEFAULT_INTERVAL_S = 5.0
+
+
+class MirrorDaemonCore:
+    def __init__(self, conffile: str, interval_s: float = DEFAULT_INTERVAL_S):
+        import rados
+        self.conffile = conffile
+        self.interval_s = float(interval_s)
+        self.local = rados.Rados(conffile=conffile)
+        self.local.connect()
+        self._remotes: dict[str, object] = {}       # mon_host -> rados.Rados
+        self._replayers: dict[tuple, object] = {}   # (pool, peer uuid) -> PoolReplayer
+        self._ioctxs: list = []
+        self.errors: dict[str, str] = {}
+        self.passes = 0
+        self._stop = threading.Event()
+
+    def _replayer(self, pool: str, peer: dict):
+        from rbd import RBD
+        from rbd.mirror.runner import PoolReplayer, connect_peer
+        key = (pool, peer["uuid"])
+        if key in self._replayers:
+            return self._replayers[key]
+        lio = self.local.open_ioctx(pool)
+        attrs = RBD().mirror_peer_get_attributes(lio, peer["uuid"])
+        host = attrs["mon_host"]
+        remote = self._remotes.get(host)
+        if remote is None:
+            remote = self._remotes[host] = connect_peer(host)
+        rio = remote.open_ioctx(pool)
+        self._ioctxs += [lio, rio]
+        self._replayers[key] = PoolReplayer(lio, rio)
+        return self._replayers[key]
+
+    def run_once(self) -> dict:
+        """One pass over all pools and peers; {pool: {global_id: (state, description)}}."""
+        from rbd import RBD
+        from rbd.mirror_api import peers, pool_mode
+        out = {}
+        for pool in self.local.list_pools():
+            try:
+                with self.local.open_ioctx(pool) as io:
+                    if pool_mode(io) == RBD_MIRROR_MODE_DISABLED:
+                        continue
+                    pool_peers = [p for p in peers(io)
+                                  if p["direction"] != RBD_MIRROR_PEER_DIRECTION_TX]
+                for peer in pool_peers:
+                    out.setdefault(pool, {}).update(
+                        self._replayer(pool, peer).replicate_once())
+                self.errors.pop(pool, None)
+            except Exception as exc:     # keep serving the other pools
+                log.exception("mirroring pool %s failed", pool)
+                self.errors[pool] = repr(exc)
+        del RBD
+        self.passes += 1
+        return out
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def status(self) -> dict:
+        return {"passes": self.passes, "errors": dict(self.errors),
+                "replayers": ["%s/%s" % k for k in self._replayers]}
+
+    def close(self) -> None:
+        self.stop()
+        for r in self._replayers.values():
+            r.close()
+        for io in self._ioctxs:
+            try:
+                io.close()
+            except Exception:
+                pass
+        for h in list(self._remotes.values()) + [self.local]:
+            try:
+                h.shutdown()
+            except Exception:
+                pass
+
+
+def _actor_class():
+    import ray
+
+    @ray.remote(num_cpus=0, max_concurrency=4)
+    class MirrorDaemon:
+        def __init__(self, conffile: str, interval_s: float):
+            self.core = MirrorDaemonCore(conffile, interval_s)
+            self.thread = threading.Thread(target=self.core.run_forever, daemon=True,
+                                           name="rbd-mirror")
+            self.thread.start()
+
+        def status(self) -> dict:
+            return self.core.status()
+
+        def stop(self) -> None:
+            self.core.close()
+
+    return MirrorDaemon
+
+
+def start_actor(conffile: str, interval_s: float = DEFAULT_INTERVAL_S):
+    """Start (or find) the detached `<cluster>.rbd-mirror` actor for the cluster of
+    `conffile`; returns its handle."""
+    import ray
+    from cluster.bootstrap import NAMESPACE, ensure_ray
+    from cluster.config import CephConfig
+    conf = CephConfig()
+    conf.read_file(conffile)
+    name = conf.get("rayceph_cluster_name") or "ceph"
+    address = (conf.get("rayceph_ray_address") or "local").strip()
+    ensure_ray("auto" if address == "local" else address)
+    del ray
+    return _actor_class().options(name="%s.rbd-mirror" % name, namespace=NAMESPACE,
+                                  get_if_exists=True, lifetime="detached").remote(
+        conffile, interval_s)
+
+
+def describe(status: dict) -> str:
+    return json.dumps(status, indent=2, sort_keys=True)
+
+
+if __name__ == "__main__":   # pragma: no cover
+    time.sleep(0)
