@@ -1,6 +1,6 @@
 """python -m bench EXPERIMENT [options] — benchmarks that print numbers, never assert.
 
-Experiments: rados (rados bench equivalent), crush (bulk placement speed), thrash (seeded
+Experiments: rados (rados bench equivalent), rbd (rbd bench equivalent), crush (bulk placement speed), thrash (seeded
 fault runs on the in-process simulator: `python -m bench thrash --seeds 20 --ops 10000`).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return sim_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=["rados", "crush", "thrash"])
+    parser.add_argument("experiment", choices=["rados", "rbd", "crush", "thrash"])
     parser.add_argument("--quick", action="store_true", help="small sizes, for CI smoke runs")
     parser.add_argument("-c", "--conf", default="", help="ceph.conf of the cluster to use")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each phase")
@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import rados_bench
 
         rados_bench.run(args)
+    elif args.experiment == "rbd":
+        from bench import rbd_bench
+
+        rbd_bench.run(args)
     elif args.experiment == "crush":
         from bench import crush_bench
 
