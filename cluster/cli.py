@@ -48,13 +48,23 @@ def _demo(args) -> int:
     return 0
 
 
-def _up(args) -> int:
-    from cluster.bootstrap import ensure_ray, find_cluster, start_cluster
+def _connect_ray(args):
+    """(conf, cluster name) of -c CONF, with this process joined to that cluster's Ray.
+
+    up/down/status manage clusters that outlive this command, so 'local' means the Ray
+    cluster already running on this machine ('auto'), never a new embedded one."""
+    from cluster.bootstrap import ensure_ray
 
     conf = _load_conf(args.conf)
-    name = conf.get("rayceph_cluster_name") or "ceph"
     address = conf.get("rayceph_ray_address") or "local"
     ensure_ray("auto" if address == "local" else address)
+    return conf, conf.get("rayceph_cluster_name") or "ceph"
+
+
+def _up(args) -> int:
+    from cluster.bootstrap import find_cluster, start_cluster
+
+    conf, name = _connect_ray(args)
     if find_cluster(name) is not None:
         print(f"cluster {name!r} is already up")
         return 0
@@ -64,12 +74,9 @@ def _up(args) -> int:
 
 
 def _down(args) -> int:
-    from cluster.bootstrap import ensure_ray, stop_cluster
+    from cluster.bootstrap import stop_cluster
 
-    conf = _load_conf(args.conf)
-    name = conf.get("rayceph_cluster_name") or "ceph"
-    address = conf.get("rayceph_ray_address") or "local"
-    ensure_ray("auto" if address == "local" else address)
+    _, name = _connect_ray(args)
     killed = stop_cluster(name)
     if not killed:
         print(f"no cluster named {name!r}", file=sys.stderr)
@@ -81,12 +88,9 @@ def _down(args) -> int:
 def _status(args) -> int:
     import ray
 
-    from cluster.bootstrap import ensure_ray, find_cluster
+    from cluster.bootstrap import find_cluster
 
-    conf = _load_conf(args.conf)
-    name = conf.get("rayceph_cluster_name") or "ceph"
-    address = conf.get("rayceph_ray_address") or "local"
-    ensure_ray("auto" if address == "local" else address)
+    _, name = _connect_ray(args)
     mon = find_cluster(name)
     if mon is None:
         print(f"no cluster named {name!r}", file=sys.stderr)
@@ -127,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command not in handlers:
         parser.print_usage(sys.stderr)
         return errno.EINVAL
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    except ConnectionError as exc:  # no Ray cluster at `ray address`
+        print(f"rayceph {args.command}: {exc}", file=sys.stderr)
+        return errno.ENOTCONN
 
 
 if __name__ == "__main__":
