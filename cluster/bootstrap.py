@@ -16,8 +16,8 @@ NAMESPACE = "rayceph"
 START_TIMEOUT_S = 60.0
 
 _lock = threading.Lock()
-_embedded: dict[str, dict] = {}
-# Non-detached actors die with their last handle, so the process keeps one of each.
+# Clusters this process started, by name. Non-detached actors die with their last handle,
+# so the process keeps one of each; the keys are also what is stopped at exit.
 _handles: dict[str, list] = {}
 _started_ray = False
 
@@ -154,7 +154,6 @@ def ensure_embedded(conf) -> str:
                     f"no rayceph cluster named {name!r} on the Ray cluster at {address!r}; "
                     f"start one with 'rayceph up -c CONF'")
             start_cluster(conf)
-            _embedded[name] = {"conf": conf}
         return name
 
 
@@ -163,11 +162,11 @@ def _shutdown_embedded() -> None:
 
     if not ray.is_initialized():
         return
-    for name in list(_embedded):
+    for name in list(_handles):
         try:
             stop_cluster(name)
         except Exception:
             pass
-    _embedded.clear()
+    _handles.clear()
     if _started_ray:
         ray.shutdown()

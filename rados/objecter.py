@@ -102,8 +102,6 @@ class _OsdSession:
         with self.lock:
             self.in_flight = None
             next_batch = self._take_batch() if self.queue else None
-            if next_batch is None:
-                self.in_flight = None
         if next_batch:
             self._send(next_batch)
 
