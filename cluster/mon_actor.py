@@ -1,16 +1,25 @@
 """The monitor as a Ray actor: MonitorCore plus long-poll subscriptions to new epochs.
 
-Every method returns the epoch after it ran, so a client learns at once that its map is
+Every command returns the epoch after it ran, so a client learns at once that its map is
 stale. Waiters (OSDs and clients) park in `wait_for_epoch` and wake on the next change.
+A background task ticks the failure detector every `FAILURE_TICK_S` (marking OSDs down or
+out publishes a new epoch and wakes the waiters like any command). The OSDs' calls (boot,
+beacon, failure reports, PG statistics) and the fault-injection records (cluster/faults.py,
+kept here so that they outlive the `rayceph fault` command that set them) are forwarded to
+the core as they come: the actor only moves messages.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import ray
 
+log = logging.getLogger("rayceph.mon")
+
 LONG_POLL_MAX_S = 30.0
+FAILURE_TICK_S = 1.0
 
 
 class MonActor:
@@ -23,13 +32,32 @@ class MonActor:
         for option, value in conf_values.items():
             if value is not None:
                 conf.set(option, value)
-        self.core = MonitorCore(build_initial_osdmap(conf, fsid))
+        # conf too: the monitor reads more options (failure detection) than the map keeps
+        self.core = MonitorCore(build_initial_osdmap(conf, fsid), conf=conf)
         self._changed: asyncio.Condition | None = None
+        self._ticker: asyncio.Task | None = None
+        self.fault_records: list[dict] = []
 
     def _epoch(self) -> int:
         return self.core.get_osdmap().epoch
 
+    def _ensure_ticker(self) -> None:
+        # Ray runs __init__ outside the actor's event loop: start on the first async call.
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.ensure_future(self._tick_failures())
+
+    async def _tick_failures(self) -> None:
+        while True:
+            await asyncio.sleep(FAILURE_TICK_S)
+            before = self._epoch()
+            try:
+                self.core.tick_failures()
+            except Exception:       # a detector bug must not stop the monitor
+                log.exception("failure tick")
+            await self._announce(before)
+
     async def _announce(self, before: int) -> None:
+        self._ensure_ticker()
         if self._changed is None:
             self._changed = asyncio.Condition()
         if self._epoch() != before:
@@ -37,10 +65,45 @@ class MonActor:
                 self._changed.notify_all()
 
     async def ping(self) -> int:
+        self._ensure_ticker()
         return self._epoch()
 
     async def get_osdmap(self):
+        self._ensure_ticker()
         return self.core.get_osdmap()
+
+    async def get_osdmaps(self, from_epoch: int, to_epoch: int = 0) -> list:
+        """Every kept epoch in (from_epoch, to_epoch], oldest first (to_epoch 0 = newest)."""
+        return self.core.get_osdmaps(from_epoch, to_epoch)
+
+    # -- the OSDs' calls (cluster/mon_failures.py) ------------------------------------------
+    async def osd_boot(self, osd_id: int, incarnation: int, addr=None) -> int:
+        before = self._epoch()
+        result = self.core.osd_boot(osd_id, incarnation, addr)
+        await self._announce(before)
+        return result
+
+    async def osd_beacon(self, osd_id: int) -> None:
+        self._ensure_ticker()
+        self.core.osd_beacon(osd_id)
+
+    async def report_failure(self, reporter: int, target: int, failed_since: float) -> None:
+        self._ensure_ticker()
+        self.core.report_failure(reporter, target, failed_since)
+
+    async def cancel_failure(self, reporter: int, target: int) -> None:
+        self.core.cancel_failure(reporter, target)
+
+    async def report_pg_stats(self, osd_id: int, rows: list) -> None:
+        self._ensure_ticker()
+        self.core.report_pg_stats(osd_id, rows)
+
+    # -- fault-injection records (cluster/faults.py) ----------------------------------------
+    async def get_fault_records(self) -> list[dict]:
+        return [dict(r) for r in self.fault_records]
+
+    async def set_fault_records(self, records: list[dict]) -> None:
+        self.fault_records = [dict(r) for r in records]
 
     async def wait_for_epoch(self, have: int, timeout_s: float):
         if self._changed is None:

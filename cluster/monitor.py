@@ -15,10 +15,9 @@ Invariants:
   the OSDMap and changes no epoch;
 * gids are unique and increase (clients start at 4100).
 
-PG states and usage are derived from the map alone until OSDs report statistics:
-a PG whose acting set holds `size` OSDs is `active+clean`, fewer but at least `min_size`
-`active+undersized`, fewer `undersized+peered`, none `stale+undersized+peered`
-(`unknown` when CRUSH maps it nowhere); each OSD reports `memstore_device_bytes`
+The command handlers live in mixins: pg/health/status in mon_status.py (PG states from
+the OSDs' reports, or from the map alone before any report), OSD boots, beacons, failure
+reports and the map history in mon_failures.py; each OSD reports `memstore_device_bytes`
 of capacity and nothing used.
 """
 from __future__ import annotations
@@ -37,6 +36,7 @@ from .osdmap import (FLAG_HASHPSPOOL, FLAG_POOL_SNAPS, FLAG_SELFMANAGED_SNAPS, O
 from .mon_format import (LEFT, MON_ADDR, MON_NAME, RIGHT, SEVERITY_RANK, _Args, _CmdError,
                          _einval, _osd_id, _parse_addr, _parse_iec, _pgid, byte_u, dumps, gnum,
                          num, osd_list, si_u, stamp, stamp_z, table, weightf)
+from .mon_failures import FailureHandling
 from .mon_status import StatusCommands
 
 __all__ = ["MonitorCore", "CEPH_VERSION", "FIRST_GID"]
@@ -61,7 +61,7 @@ _BOOL_POOL_VARS = ("hashpspool", "nodelete", "nopgchange", "nosizechange",
 # --- the monitor -------------------------------------------------------------------------
 
 
-class MonitorCore(StatusCommands):
+class MonitorCore(StatusCommands, FailureHandling):
     """The cluster map service (see the module docstring).
 
     `osdmap` is the first published map (normally `build_initial_osdmap`); the
@@ -93,6 +93,7 @@ class MonitorCore(StatusCommands):
         self.start_time = clock()
         self._last_health: dict[str, str] = {}
         self._handlers = self._command_table()
+        self._init_failure_handling()
         self._last_health = {k: v["summary"]["message"]
                              for k, v in self._health_checks(detail=False).items()}
 
@@ -316,7 +317,8 @@ class MonitorCore(StatusCommands):
 
     def _publish(self, new: OSDMap, messages: Iterable[str] = ()) -> None:
         """Make `new` the current map and log what happened (and health transitions)."""
-        self._osdmap = new
+        old, self._osdmap = self._osdmap, new
+        self._after_publish(old, new)
         for msg in messages:
             self._log("[INF]", msg)
         self._log("[DBG]", f"osdmap e{new.epoch}: {new.num_osds} total, "
