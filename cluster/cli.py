@@ -6,8 +6,14 @@
     rayceph status -c CONF [--format json]
     rayceph crushtool -i MAP --test --show-mappings ...
     rayceph mirror start|status|stop -c CONF   the rbd-mirror replicator of a site
+    rayceph pg dump|stat -c CONF [--format json] [pgs_brief]
+    rayceph fault kill|restart|stop|resume|mark-down|mark-out|mark-in|disk-errors osd.N
+    rayceph fault slow osd.N DELAY_S | host-down|host-up HOST | drop A B
+    rayceph fault partition osd.0,osd.1 / osd.2 | heal | ls | wait-clean [--timeout S]
+        (-c CONF; --force injects a fault that may lose data, labelled so in `fault ls`)
 Exit codes follow Ceph's tools: 0 ok, 22 (EINVAL) for usage errors, 2 (ENOENT) for a
-missing cluster or file.
+missing cluster or file, OSD or host, 16 (EBUSY) for a refused fault, 110 (ETIMEDOUT) when
+`fault wait-clean` gives up.
 """
 from __future__ import annotations
 
@@ -100,6 +106,101 @@ def _status(args) -> int:
     return -ret
 
 
+def _pg(args) -> int:
+    import ray
+
+    from cluster.bootstrap import find_cluster
+
+    _, name = _connect_ray(args)
+    mon = find_cluster(name)
+    if mon is None:
+        print(f"no cluster named {name!r}", file=sys.stderr)
+        return errno.ENOENT
+    cmd = {"prefix": f"pg {args.what}", "format": args.format}
+    if args.what == "dump" and args.contents:
+        cmd["dumpcontents"] = args.contents
+    ret, out, outs, _ = ray.get(mon.command.remote(cmd))
+    sys.stdout.write(out.decode())
+    if outs:
+        print(outs, file=sys.stderr)
+    return -ret
+
+
+_FAULT_ONE_OSD = ("kill", "restart", "stop", "resume", "mark-down", "mark-out", "mark-in",
+                  "disk-errors")
+_FAULT_FORCEABLE = ("kill", "restart", "stop", "mark-out", "disk-errors", "host-down",
+                    "partition")
+
+
+def _fault_args(argv: list[str]):
+    parser = argparse.ArgumentParser(prog="rayceph fault",
+                                     description="inject, list and heal faults")
+    parser.add_argument("action", choices=sorted(_FAULT_ONE_OSD + (
+        "slow", "host-down", "host-up", "drop", "partition", "heal", "ls", "wait-clean")))
+    parser.add_argument("targets", nargs="*")
+    parser.add_argument("-c", "--conf", default=None)
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    args = parser.parse_args(argv)
+    wanted = {"slow": 2, "drop": 2, "host-down": 1, "host-up": 1, "heal": 0, "ls": 0,
+              "wait-clean": 0, **{a: 1 for a in _FAULT_ONE_OSD}}.get(args.action)
+    if wanted is not None and len(args.targets) != wanted:
+        parser.error(f"{args.action} takes {wanted} argument(s)")
+    if args.action == "partition" and "/" not in " ".join(args.targets):
+        parser.error("partition: groups are comma lists separated by '/'")
+    if args.force and args.action not in _FAULT_FORCEABLE:
+        parser.error(f"{args.action} takes no --force")
+    return args
+
+
+def _fault(argv: list[str]) -> int:
+    try:
+        args = _fault_args(argv)
+    except SystemExit as exc:
+        return errno.EINVAL if exc.code else 0
+    from cluster.faults import Faults
+
+    try:
+        conf, name = _connect_ray(args)
+        faults = Faults(name, conf.get("rayceph_objectstore") or "memstore")
+        action, t = args.action, args.targets
+        force = {"force": True} if args.force else {}
+        if action in _FAULT_ONE_OSD:
+            method = getattr(faults, action.replace("-", "_"))
+            print(method(t[0], **force) if action in _FAULT_FORCEABLE else method(t[0]))
+        elif action == "slow":
+            print(faults.slow(t[0], float(t[1])))
+        elif action in ("host-down", "host-up"):
+            method = getattr(faults, action.replace("-", "_"))
+            print(method(t[0], **force) if action == "host-down" else method(t[0]))
+        elif action == "drop":
+            print(faults.drop(t[0], t[1]))
+        elif action == "partition":
+            groups = [[e for e in g.split(",") if e] for g in " ".join(t).split("/")]
+            print(faults.partition([g for g in groups], **force))
+        elif action == "heal":
+            print("\n".join(faults.heal()))
+        elif action == "ls":
+            listed = faults.active()
+            print("\n".join(listed) if listed else "no faults")
+        else:
+            states = faults.wait_for_clean(args.timeout)
+            print(", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+        return 0
+    except KeyError as exc:
+        print(f"rayceph fault {args.action}: {exc.args[0]}", file=sys.stderr)
+        return errno.ENOENT
+    except ValueError as exc:
+        print(f"rayceph fault {args.action}: {exc}", file=sys.stderr)
+        return errno.EBUSY if str(exc).startswith("refusing") else errno.EINVAL
+    except TimeoutError as exc:
+        print(f"rayceph fault {args.action}: {exc}", file=sys.stderr)
+        return errno.ETIMEDOUT
+    except ConnectionError as exc:
+        print(f"rayceph fault {args.action}: {exc}", file=sys.stderr)
+        return errno.ENOTCONN
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "crushtool":
@@ -111,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         from rbd.mirror.cli import main as mirror_main
 
         return mirror_main(argv[1:])
+    if argv and argv[0] == "fault":
+        return _fault(argv[1:])
     parser = argparse.ArgumentParser(prog="rayceph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     for name, helptext in [("demo", "run the demo on the embedded cluster"),
@@ -121,13 +224,19 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("-c", "--conf", default=None)
         if name == "status":
             p.add_argument("--format", default="plain", choices=["plain", "json", "json-pretty"])
+    pg = sub.add_parser("pg", help="pg dump / pg stat of a cluster")
+    pg.add_argument("what", choices=["dump", "stat"])
+    pg.add_argument("contents", nargs="*", help="dump contents, e.g. pgs_brief")
+    pg.add_argument("-c", "--conf", default=None)
+    pg.add_argument("--format", default="plain", choices=["plain", "json", "json-pretty"])
+    sub.add_parser("fault", help="fault injection: kill|stop|partition|heal|ls ... -c CONF")
     sub.add_parser("crushtool", help="crushtool --test compatible placement")
     sub.add_parser("mirror", help="rbd-mirror replicator: start|status|stop -c CONF")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return errno.EINVAL if exc.code else 0
-    handlers = {"demo": _demo, "up": _up, "down": _down, "status": _status}
+    handlers = {"demo": _demo, "up": _up, "down": _down, "status": _status, "pg": _pg}
     if args.command not in handlers:
         parser.print_usage(sys.stderr)
         return errno.EINVAL
