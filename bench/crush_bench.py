@@ -51,8 +51,9 @@ def _single(crush, n: int) -> dict:
             "inputs_per_s": round(n / elapsed)}
 
 
-def run(quick: bool) -> list[dict]:
+def run(args) -> list[dict]:
     """Run the placement benchmarks; print and return one dict per measurement."""
+    quick = args.quick
     n = 100_000 if quick else 1_000_000
     small, large = _maps()
     results = [
@@ -70,4 +71,5 @@ def run(quick: bool) -> list[dict]:
 
 
 if __name__ == "__main__":
-    run(quick=False)
+    import argparse
+    run(argparse.Namespace(quick=False))
