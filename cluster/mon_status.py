@@ -406,6 +406,10 @@ class StatusCommands:
             parts = []
             if inactive:
                 parts.append(f"{pgs(len(inactive))} inactive")
+            for flag in ("down", "peering", "incomplete"):
+                n = sum(1 for v, _ in inactive if flag in v.state.split("+"))
+                if n:
+                    parts.append(f"{pgs(n)} {flag}")
             if stale:
                 parts.append(f"{pgs(len(stale))} stale")
             details = [f"pg {pgid(v)} is stuck inactive for {span(age)}, current state "

@@ -254,7 +254,7 @@ def test_a_new_primary_shows_peering_until_it_reports_and_no_primary_is_stale():
     h = mon.health(detail=False)
     assert "OSD_DOWN" in h["checks"]
     assert h["checks"]["PG_AVAILABILITY"]["summary"]["message"] == \
-        f"Reduced data availability: {len(led_by_0)} pgs inactive"
+        f"Reduced data availability: {len(led_by_0)} pgs inactive, {len(led_by_0)} pgs peering"
     cmd(mon, prefix="osd down", ids=["1", "2"])
     out, _ = cmd(mon, prefix="pg stat")
     assert out.startswith("32 pgs: 32 stale+"), out
