@@ -255,7 +255,8 @@ class Faults:
         records = self._records()
         osdmap = self._osdmap()
         was_dead, wiped = dead_and_wiped(records)
-        reason = check_fault(osdmap, was_dead | set(dead), wiped, text)
+        # a fault that takes no OSD away (slow, drop) cannot be what loses data
+        reason = check_fault(osdmap, was_dead | set(dead), wiped, text) if dead else None
         may_lose = reason is not None
         if may_lose and not force:
             raise ValueError(reason + " (force=True to inject it anyway)")
@@ -297,7 +298,13 @@ class Faults:
 
         if o not in self._killed(records):
             kill_osd(self.cluster_name, o)
-        records = [r for r in self._records() if not (r["kind"] == "kill" and r["osds"] == [o])]
+        records = []
+        for r in self._records():
+            if r["kind"] in ("kill", "host_down") and o in r["osds"]:
+                r = dict(r, osds=[x for x in r["osds"] if x != o])
+                if not r["osds"]:
+                    continue        # the restart ended this fault
+            records.append(r)
         self._save(records)
         spawn_osd(self.cluster_name, o)
         self._push(records, [o])

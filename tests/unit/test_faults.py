@@ -217,3 +217,24 @@ def test_cli_usage_errors_exit_einval_before_touching_ray(capsys):
     assert main(["fault", "explode", "osd.1"]) == 22
     err = capsys.readouterr().err
     assert "kill takes 1 argument(s)" in err and "separated by '/'" in err
+
+
+def test_restart_ends_the_kill_of_that_osd_only(cluster):
+    f, core, osds, log = cluster
+    f.host_down("host2")
+    f.restart(2)
+    assert log == [("kill", 2), ("spawn", 2)]
+    assert [r["kind"] for r in core_records(f)] == ["restarted"]
+
+
+def test_slow_and_drop_are_never_labelled_data_losing(cluster):
+    f, core, osds, log = cluster
+    f.kill(0)
+    f.kill(1, force=True)
+    assert f.slow(2, 0.1) == "slow osd.2 by 0.1s"
+    assert f.drop("osd.2", "client.4100") == "drop osd.2 <-> client.4100"
+    assert osds[2].state["blocked"] == ["client.4100"]
+
+
+def core_records(f):
+    return f._records()
