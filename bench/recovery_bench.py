@@ -10,8 +10,9 @@ time, and the output says so.
 Scenario: fill a replicated pool (size 3, min_size 2), kill one OSD (memstore: its data is
 gone), let the monitor mark it down (heartbeat grace) and out (down-out interval), and
 sample the PG states every 0.5 s (0.05 s once it is out) until every PG is active+clean.
-Baselines measured in the same run: the detection floor (grace + down-out interval: no data can move earlier) for
-the time, and the bytes the dead OSD held (the least recovery has to copy) for the data.
+Baselines measured in the same run: the detection floor (grace + down-out interval: no
+data can move earlier) for the time, and the bytes the dead OSD held (the least recovery
+has to copy) for the data.
 """
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ _SIGS = {
     "config-key get": ["key"], "config-key set": ["key", "val"], "config-key put": ["key", "val"],
     "config-key del": ["key"], "config-key rm": ["key"], "config-key exists": ["key"],
     "config-key ls": [], "config-key dump": ["key"], "log last": ["num"],
+    "log": ["logtext*"],
 }
 _ALIASES = {"-s": "status", "--status": "status", "-v": "version", "--version": "version"}
 
@@ -70,9 +71,14 @@ def main(argv=None) -> int:
     except SystemExit:
         return errno.EINVAL
     words = [_ALIASES.get(w, w) for w in opts.words]
-    words += [x for x in extra if x in _ALIASES and _ALIASES.get(x)] and \
-        [_ALIASES[x] for x in extra if x in _ALIASES] or []
+    words += [_ALIASES[x] for x in extra if x in _ALIASES]
     words += [x for x in extra if x.startswith("--yes")]
+    unused = [x for x in extra if x not in _ALIASES and not x.startswith("--yes")]
+    if unused:
+        # Ceph's ceph.in hands leftovers to command validation, which refuses them
+        sys.stderr.write(f"Invalid command: unused arguments: {unused}\n"
+                         "Error EINVAL: invalid command\n")
+        return errno.EINVAL
     if not words and not opts.watch:
         sys.stderr.write("usage: ceph [-c CONF] [-f FORMAT] <command> ...\n")
         return errno.EINVAL
@@ -125,8 +131,9 @@ def _watch(cluster, opts) -> int:
             if key not in seen:
                 seen.add(key)
                 if isinstance(e, dict):
+                    # librados' monitor log line: stamp, entity, [PRIO], message
                     print(f"{e.get('stamp', '')} {e.get('name', 'mon')} "
-                          f"[{e.get('priority', 'INF')}] {e.get('message', e)}")
+                          f"{e.get('priority', '[INF]')} {e.get('message', e)}")
                 else:
                     print(e)
         sys.stdout.flush()

@@ -9,8 +9,13 @@ import sys
 import time
 
 import rados
+from rados._ioctx_extras import _pack, _unpack
 
 _ALL_NS = getattr(rados, "LIBRADOS_ALL_NSPACES", "\001")
+_COMMANDS = {"lspools", "mkpool", "rmpool", "purge", "df", "ls", "bench", "cleanup", "put",
+             "get", "append", "rm", "stat", "truncate", "listxattr", "getxattr", "setxattr",
+             "rmxattr", "listomapkeys", "listomapvals", "getomapval", "setomapval",
+             "rmomapkey", "getomapheader", "setomapheader", "lock"}
 
 
 class _Fail(Exception):
@@ -82,6 +87,11 @@ def main(argv=None) -> int:
     p.add_argument("--prefix", default="benchmark_data")
     p.add_argument("--yes-i-really-really-mean-it", dest="sure", action="store_true")
     p.add_argument("--omap-key-file")
+    p.add_argument("--lock-cookie", default="")
+    p.add_argument("--lock-tag", default="")
+    p.add_argument("--lock-description", default="")
+    p.add_argument("--lock-duration", type=int, default=0)
+    p.add_argument("--lock-type", choices=["exclusive", "shared"], default="exclusive")
     p.add_argument("words", nargs="*")
 
     def err(msg):
@@ -94,6 +104,9 @@ def main(argv=None) -> int:
         return errno.EINVAL
     if not o.words:
         sys.stderr.write("rados: you must give an action. Try --help\n")
+        return errno.EINVAL
+    if o.words[0] not in _COMMANDS:
+        sys.stderr.write(f"unrecognized command {o.words[0]}; -h or --help for usage\n")
         return errno.EINVAL
     cluster = rados.Rados(conffile=o.conf or "")
     try:
@@ -141,7 +154,14 @@ def _run(cluster, o, cmd, w):
             raise _Fail("WARNING:\n  This will PERMANENTLY DESTROY an entire pool of objects with "
                         "no way back.\n  To confirm, pass the pool to remove twice, followed by\n"
                         "  --yes-i-really-really-mean-it", errno.EPERM)
-        cluster.delete_pool(w[0])
+        try:
+            cluster.delete_pool(w[0])
+        except rados.Error as e:
+            sys.stderr.write(f"pool {w[0]} could not be removed\n"
+                             "Check your monitor configuration - `mon allow pool delete` is set "
+                             "to false by default, change it to true to allow deletion of "
+                             "pools\n")
+            return _n(e)
         print(f"successfully deleted pool {w[0]}")
         return 0
     if cmd == "df":
@@ -211,6 +231,7 @@ def _pool_cmd(io, o, cmd, w, js):
                 with open(w[1], "wb") as f:
                     f.write(data)
         elif cmd == "append":
+            _need(w, 2, "you must give an input file")
             io.append(oid, sys.stdin.buffer.read() if w[1] == "-" else open(w[1], "rb").read())
         elif cmd == "rm":
             for x in w:
@@ -221,6 +242,7 @@ def _pool_cmd(io, o, cmd, w, js):
                 if isinstance(mtime, time.struct_time) else str(mtime)
             print(f"{o.pool}/{oid} mtime {ts}, size {size}")
         elif cmd == "truncate":
+            _need(w, 2, "you must give a size")
             io.trunc(oid, int(w[1]))
         elif cmd == "listxattr":
             for k, _ in io.get_xattrs(oid):
@@ -232,7 +254,12 @@ def _pool_cmd(io, o, cmd, w, js):
             val = w[2].encode() if len(w) > 2 else sys.stdin.buffer.read()
             io.set_xattr(oid, w[1], val)
         elif cmd == "rmxattr":
-            io.rm_xattr(oid, w[1])
+            _need(w, 2, "you must give an xattr name")
+            try:
+                io.rm_xattr(oid, w[1])
+            except rados.NoData:
+                raise _Fail(f"error removing xattr {o.pool}/{oid}/{w[1]}: "
+                            f"(61) No data available", errno.ENODATA)
         elif cmd == "listomapkeys":
             for k, _ in _omap(io, oid):
                 print(k)
@@ -262,32 +289,88 @@ def _pool_cmd(io, o, cmd, w, js):
                 io.remove_omap_keys(op, (w[1],))
                 io.operate_write_op(op, oid)
         elif cmd == "getomapheader":
-            hdr = io.get_omap_header(oid) if hasattr(io, "get_omap_header") else b""
-            print(f"header ({len(hdr)} bytes) :")
-            sys.stdout.write(_hexdump(hdr))
+            # Ceph's Python binding has no omap header calls; librados' C API does
+            try:
+                reply = io._operate(oid, [("omap_get_header",)], "getomapheader", write=False)
+            except rados.ObjectNotFound:
+                raise _Fail(f"error getting omap header {o.pool}/{oid}: "
+                            f"(2) No such file or directory", errno.ENOENT)
+            hdr = bytes(io._out(reply) or b"")
+            if len(w) > 1:
+                with open(w[1], "wb") as f:
+                    f.write(hdr)
+            else:
+                print(f"header ({len(hdr)} bytes) :")
+                sys.stdout.write(_hexdump(hdr) + "\n")
         elif cmd == "setomapheader":
-            if not hasattr(io, "set_omap_header"):
-                raise _Fail("setomapheader: (95) Operation not supported", errno.EOPNOTSUPP)
-            io.set_omap_header(oid, w[1].encode())
+            _need(w, 2, "you must give a header value")
+            io._operate(oid, [("omap_set_header", w[1].encode())], "setomapheader", write=True)
         elif cmd == "lock":
-            sub = oid
-            _need(w, 3, "lock needs <subcommand> <obj> <lock-name>")
-            obj, name = w[1], w[2]
-            if sub == "get":
-                io.lock_exclusive(obj, name, "cookie")
-            elif sub == "info" or sub == "list":
-                print(json.dumps(io.list_lockers(obj, name) if hasattr(io, "list_lockers") else {}))
-            elif sub == "break":
-                io.unlock(obj, name, "cookie")
+            return _lock_cmd(io, o, w)
         else:
             raise _Fail(f"unrecognized command {cmd}; -h or --help for usage", errno.EINVAL)
     except rados.ObjectNotFound:
-        raise _Fail(f"error {cmd} {o.pool}/{oid}: (2) No such file or directory"
-                    if cmd != "stat" else
-                    f" error stat-ing {o.pool}/{oid}: (2) No such file or directory", errno.ENOENT)
+        what = {"stat": f" error stat-ing {o.pool}/{oid}",
+                "rm": f"error removing {o.pool}>{oid}",
+                "get": f"error getting {o.pool}/{oid}",
+                "rmxattr": f"error removing xattr {o.pool}/{oid}/{w[-1]}",
+                "getxattr": f"error getting xattr {o.pool}/{oid}/{w[-1]}",
+                "rmomapkey": f"error removing omap key {o.pool}/{oid}/{w[-1]}",
+                }.get(cmd, f"error {cmd} {o.pool}/{oid}")
+        raise _Fail(f"{what}: (2) No such file or directory", errno.ENOENT)
     except rados.NoData:
         raise _Fail(f"error getting xattr {o.pool}/{oid}/{w[1]}: (61) No data available",
                     errno.ENODATA)
+    return 0
+
+
+def _lock_cmd(io, o, w):
+    """`rados lock get|list|info|break`: cls_lock on an object; list/info print
+    pretty JSON, as Ceph's rados does when no --format is given."""
+    _need(w, 2, "lock needs <get|list|info|break> <obj> [<lock-name>]")
+    sub, obj = w[0], w[1]
+    js = json.dumps if o.format == "json" else (lambda x: json.dumps(x, indent=4))
+    if sub == "list":
+        try:
+            _, out = io.execute(obj, "lock", "list_locks", _pack({}))
+        except rados.Error as e:
+            n = _n(e)
+            raise _Fail(f"error listing locks {o.pool}/{obj}: ({n}) {os.strerror(n)}", n)
+        names = _unpack(out).get("locks", []) if out else []
+        print(js({"objname": obj, "locks": [{"name": n} for n in names]}))
+        return 0
+    _need(w, 3, f"lock {sub} needs <obj> <lock-name>")
+    name = w[2]
+    try:
+        if sub == "get":
+            if o.lock_type == "shared":
+                io.lock_shared(obj, name, o.lock_cookie, o.lock_tag, o.lock_description,
+                               o.lock_duration or None)
+            else:
+                io.lock_exclusive(obj, name, o.lock_cookie, o.lock_description,
+                                  o.lock_duration or None)
+        elif sub == "info":
+            _, out = io.execute(obj, "lock", "get_info", _pack({"name": name}))
+            info = _unpack(out) if out else {}
+            kind = {1: "exclusive", 2: "shared", 3: "exclusive-ephemeral"}
+            print(js({"name": name, "type": kind.get(info.get("type"), "none"),
+                      "tag": info.get("tag", ""),
+                      "lockers": [{"name": lk["name"], "cookie": lk["cookie"],
+                                   "description": lk.get("description", ""),
+                                   "expiration": f"{float(lk.get('expiration') or 0):.6f}",
+                                   "addr": lk.get("addr", "")}
+                                  for lk in info.get("lockers", [])]}))
+        elif sub == "break":
+            _need(w, 4, "lock break needs <obj> <lock-name> <locker-name>")
+            io.break_lock(obj, name, w[3], o.lock_cookie)
+        else:
+            raise _Fail(f"unrecognized lock command {sub}; -h or --help for usage",
+                        errno.EINVAL)
+    except rados.Error as e:
+        n = _n(e)
+        doing = {"get": "locking", "info": "getting lock info of", "break": "breaking lock"}
+        raise _Fail(f"error {doing.get(sub, sub)} {o.pool}/{obj}/{name}: ({n}) "
+                    f"{os.strerror(n)}", n)
     return 0
 
 
@@ -309,7 +392,7 @@ def _bench(io, o, w):
         except (rados.Error, ValueError, IndexError):
             raise _Fail("Must write data before running a read benchmark!", errno.ENOENT)
         names = [f"{o.prefix}_{i}" for i in range(count)]
-    print(f"hints = 1")
+    print("hints = 1")
     if mode == "write":
         print(f"Maintaining {t} concurrent writes of {bs} bytes to objects of size {bs} "
               f"for up to {int(secs)} seconds or 0 objects")
@@ -351,7 +434,7 @@ def _bench(io, o, w):
             with cv:
                 d = st["done"]
             el = now - start
-            print(f"{sec:>5} {st['inflight']:>7} {i:>9} {d:>9} {d * bs / el / 1e6 * 1e6 / (1 << 20):>9.4f} "
+            print(f"{sec:>5} {st['inflight']:>7} {i:>9} {d:>9} {d * bs / el / (1 << 20):>9.4f} "
                   f"{(d - last_done) * bs / (now - last) / (1 << 20):>9.4f} {0:>11.6f} {0:>11.6f}")
             sec += 1
             last, last_done = now, d
@@ -361,7 +444,6 @@ def _bench(io, o, w):
             cv.wait(0.2)
     el = max(time.monotonic() - start, 1e-9)
     d = st["done"]
-    kind = {"write": "write", "seq": "read", "rand": "read"}[mode]
     print(f"Total time run:         {el:.4f}")
     if mode == "write":
         print(f"Total writes made:      {d}")
@@ -374,7 +456,7 @@ def _bench(io, o, w):
         else:
             for n in names:
                 io.remove_object(n)
-            print(f"Cleaning up (deleting benchmark objects)")
+            print("Cleaning up (deleting benchmark objects)")
             print(f"Removed {len(names)} objects")
     else:
         print(f"Total reads made:       {d}")

@@ -18,6 +18,7 @@ from rbd.cli_image import (cmd_children, cmd_clone, cmd_cp, cmd_create, cmd_deep
                            cmd_flatten, cmd_info, cmd_ls, cmd_rename, cmd_resize, cmd_rm,
                            cmd_snap)
 from rbd.cli_pool import cmd_group, cmd_mirror, cmd_namespace, cmd_trash
+from rbd.cli_migration import cmd_migration
 from rbd.cli_transfer import (cmd_bench, cmd_diff, cmd_export, cmd_export_diff, cmd_import,
                               cmd_import_diff)
 
@@ -34,6 +35,7 @@ _COMMANDS = {
     "feature": cmd_feature, "lock": cmd_lock, "object-map": cmd_object_map,
     "sparsify": cmd_sparsify, "pool": cmd_pool, "watch": cmd_watch, "trash": cmd_trash,
     "namespace": cmd_namespace, "group": cmd_group, "mirror": cmd_mirror,
+    "migration": cmd_migration,
 }
 
 
@@ -57,14 +59,14 @@ def main(argv=None) -> int:
         ctx = _Ctx(opts)
         rc = fn(ctx, words)
         return int(rc or 0)
-    except _Usage as e:
+    except _Usage:
         sys.stderr.write(f"rbd: error parsing command '{' '.join(opts.words)}'; "
                          f"-h or --help for usage\n")
         return errno.EINVAL
     except _Fail as e:
         sys.stderr.write(f"rbd: {e}\n")
         return e.code
-    except rbd.FunctionNotSupported if hasattr(rbd, "FunctionNotSupported") else NotImplementedError as e:
+    except rbd.FunctionNotSupported:
         sys.stderr.write(f"rbd: {cmd} failed: (38) Function not implemented\n")
         return errno.ENOSYS
     except (rbd.Error, rados.Error) as e:

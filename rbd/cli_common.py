@@ -83,6 +83,13 @@ def _parser() -> _Parser:
     p.add_argument("--io-total", default="1G")
     p.add_argument("--io-pattern", default="seq")
     p.add_argument("--force", action="store_true")
+    p.add_argument("--shared", metavar="TAG", help="lock add: shared lock with this tag")
+    p.add_argument("--sparse-size", default="4096")
+    p.add_argument("--dest-namespace")                  # migration prepare (rbd/cli_migration.py)
+    p.add_argument("--import-only", action="store_true")
+    p.add_argument("--source-spec")
+    p.add_argument("--source-spec-path")
+    p.add_argument("--flatten", action="store_true")
     p.add_argument("words", nargs="*")
     return p
 

@@ -1,21 +1,45 @@
 """`rbd` pool-level collections: trash, namespace, group and mirror pool/image commands."""
 from __future__ import annotations
 
+import errno
+
+import rados
 import rbd
 
 from rbd.cli_common import (
-    _Usage, _emit, _json, _open, _progress, _spec,
+    _Fail, _Usage, _emit, _errno_of, _json, _open, _progress, _spec, _strerror,
 )
+
+
+class _FailAs:
+    """Turn an rbd/rados error inside the block into Ceph's `rbd: <what>: (errno) text`."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, exc, tb):
+        if exc is not None and isinstance(exc, (rbd.Error, rados.Error)):
+            n = _errno_of(exc)
+            raise _Fail(f"{self.what}: ({n}) {_strerror(n)}", n) from None
+        return False
 
 
 def cmd_trash(ctx, w):
     o = ctx.opts
     sub, rest = (w[0], w[1:]) if w else ("ls", [])
+    if sub not in ("mv", "move", "ls", "list", "rm", "remove", "restore", "purge"):
+        raise _Usage("trash")
     r = rbd.RBD()
     if sub in ("mv", "move"):
         pool, ns, name, _ = _spec(o, rest[0] if rest else None)
-        r.trash_move(ctx.ioctx(pool, ns), name, 0)
+        with _FailAs("deferred delete error"):
+            r.trash_move(ctx.ioctx(pool, ns), name, 0)
         return
+    if sub in ("rm", "remove", "restore") and not rest:
+        raise _Fail("image id was not specified", errno.EINVAL)
     io = ctx.ioctx(rest[0] if (sub in ("ls", "list", "purge") and rest) else (o.pool or "rbd"),
                    o.namespace)
     if sub in ("ls", "list"):
@@ -26,23 +50,28 @@ def cmd_trash(ctx, w):
             for t in items:
                 print(f"{t['id']} {t['name']}")
     elif sub in ("rm", "remove"):
-        r.trash_remove(io, rest[0], o.force)
+        with _FailAs("remove error"):
+            r.trash_remove(io, rest[0], o.force)
         _progress(o, "Removing image")
     elif sub == "restore":
-        r.trash_restore(io, rest[0], o.image or "")
-    elif sub == "purge":
-        r.trash_purge(io)
+        with _FailAs("restore error"):
+            r.trash_restore(io, rest[0], o.image or "")
     else:
-        raise _Usage("trash")
+        with _FailAs("failed to purge trash"):
+            r.trash_purge(io)
+        _progress(o, "Removing images")
 
 
 def cmd_namespace(ctx, w):
     o = ctx.opts
     sub, rest = (w[0], w[1:]) if w else ("ls", [])
+    if sub not in ("ls", "list", "create", "rm", "remove"):
+        raise _Usage("namespace")
     r = rbd.RBD()
     if sub in ("ls", "list"):
         io = ctx.ioctx(rest[0] if rest else (o.pool or "rbd"))
-        names = list(r.namespace_list(io))
+        with _FailAs("failed to list namespaces"):
+            names = list(r.namespace_list(io))
         if _json(o):
             _emit(o, [{"name": n} for n in names])
         else:
@@ -51,45 +80,79 @@ def cmd_namespace(ctx, w):
         return
     spec = rest[0] if rest else ""
     pool, ns = (spec.split("/", 1) if "/" in spec else (o.pool or "rbd", o.namespace or spec))
+    if not ns:
+        raise _Fail("namespace name was not specified", errno.EINVAL)
     io = ctx.ioctx(pool)
     if sub == "create":
-        r.namespace_create(io, ns)
-    elif sub in ("rm", "remove"):
-        r.namespace_remove(io, ns)
+        with _FailAs("failed to created namespace"):     # sic: Ceph 16's wording
+            r.namespace_create(io, ns)
     else:
-        raise _Usage("namespace")
+        with _FailAs("failed to remove namespace"):
+            r.namespace_remove(io, ns)
+
+
+def _group_images(ctx, group):
+    """(pool name, namespace, image) of each member; librbd reports the pool by id."""
+    out = []
+    for i in group.list_images():
+        pool = i.get("pool")
+        if isinstance(pool, int):
+            pool = ctx.cluster.pool_reverse_lookup(pool)
+        out.append((pool, i.get("namespace", ""), i["name"]))
+    return out
 
 
 def cmd_group(ctx, w):
     o = ctx.opts
     sub, rest = (w[0], w[1:]) if w else ("ls", [])
+    if sub not in ("ls", "list", "create", "rm", "remove", "image") or \
+            sub == "image" and (not rest or rest[0] not in ("add", "rm", "remove", "ls", "list")):
+        raise _Usage("group")
     r = rbd.RBD()
     if sub in ("ls", "list"):
         io = ctx.ioctx(rest[0] if rest else (o.pool or "rbd"), o.namespace)
-        for n in r.group_list(io):
+        with _FailAs("list error"):
+            names = list(r.group_list(io))
+        if _json(o):
+            _emit(o, names)
+            return
+        for n in names:
             print(n)
         return
-    pool, ns, name, _ = _spec(o, rest[0] if rest else None)
-    io = ctx.ioctx(pool, ns)
-    if sub == "create":
-        r.group_create(io, name)
-    elif sub in ("rm", "remove"):
-        r.group_remove(io, name)
-    elif sub == "image" and rest and rest[0] in ("add", "rm", "ls", "list"):
-        op, args = rest[0], rest[1:]
-        gpool, gns, gname, _ = _spec(o, args[0] if args else None)
-        g = rbd.Group(ctx.ioctx(gpool, gns), gname)
-        if op == "add":
-            ipool, ins, iname, _ = _spec(o, args[1])
-            g.add_image(ctx.ioctx(ipool, ins), iname)
-        elif op == "rm":
-            ipool, ins, iname, _ = _spec(o, args[1])
-            g.remove_image(ctx.ioctx(ipool, ins), iname)
+    if sub != "image":
+        if not rest:
+            raise _Fail("group name was not specified", errno.EINVAL)
+        pool, ns, name, _ = _spec(o, rest[0])
+        io = ctx.ioctx(pool, ns)
+        if sub == "create":
+            with _FailAs("create error"):
+                r.group_create(io, name)
         else:
-            for i in g.list_images():
-                print(f"{i.get('pool', gpool)}/{i['name']}")
+            with _FailAs("remove error"):
+                r.group_remove(io, name)
+        return
+    op, args = rest[0], rest[1:]
+    if not args or op in ("add", "rm", "remove") and len(args) < 2:
+        raise _Fail("group name was not specified" if not args else
+                    "image name was not specified", errno.EINVAL)
+    gpool, gns, gname, _ = _spec(o, args[0])
+    g = rbd.Group(ctx.ioctx(gpool, gns), gname)
+    if op == "add":
+        ipool, ins, iname, _ = _spec(o, args[1])
+        with _FailAs("add image error"):
+            g.add_image(ctx.ioctx(ipool, ins), iname)
+    elif op in ("rm", "remove"):
+        ipool, ins, iname, _ = _spec(o, args[1])
+        with _FailAs("remove image error"):
+            g.remove_image(ctx.ioctx(ipool, ins), iname)
     else:
-        raise _Usage("group")
+        with _FailAs("listing images failed"):
+            members = _group_images(ctx, g)
+        if _json(o):
+            _emit(o, [{"image": i, "namespace": n, "pool": p} for p, n, i in members])
+            return
+        for p, n, i in members:
+            print(f"{p}/{n + '/' if n else ''}{i}")
 
 
 def cmd_mirror(ctx, w):
@@ -121,7 +184,8 @@ def cmd_mirror(ctx, w):
         io, img, name, _ = _open(ctx, rest[0] if rest else None)
         with img:
             if sub == "enable":
-                mode = rbd.RBD_MIRROR_IMAGE_MODE_SNAPSHOT if (len(rest) > 1 and rest[1] == "snapshot") \
+                snapshot = len(rest) > 1 and rest[1] == "snapshot"
+                mode = rbd.RBD_MIRROR_IMAGE_MODE_SNAPSHOT if snapshot \
                     else rbd.RBD_MIRROR_IMAGE_MODE_JOURNAL
                 img.mirror_image_enable(mode)
                 print("Mirroring enabled")

@@ -31,7 +31,7 @@ def cmd_export(ctx, w):
     io, img, name, snap = _open(ctx, w[0] if w else None, read_only=True)
     path = w[1] if len(w) > 1 else f"{name}"
     if path != "-" and os.path.exists(path):
-        raise _Fail(f"export error: (17) File exists", errno.EEXIST)
+        raise _Fail("export error: (17) File exists", errno.EEXIST)
     f = _out_file(path)
     try:
         with img:
@@ -195,7 +195,6 @@ def cmd_import(ctx, w):
                 for _ in range(count):
                     _apply_diff(img, f)
         else:
-            data_chunks = []
             rbd_size = 0
             kw = {}
             if o.object_size:
@@ -214,7 +213,6 @@ def cmd_import(ctx, w):
                     if chunk.count(0) != len(chunk):
                         img.write(chunk, rbd_size)
                     rbd_size += len(chunk)
-            del data_chunks
     except rbd.Error as e:
         n = _errno_of(e)
         raise _Fail(f"import failed: ({n}) {_strerror(n)}", n)
