@@ -390,6 +390,8 @@ class Faults:
         delay_s = float(delay_s)
         if not 0 < delay_s <= 60:
             raise ValueError(f"delay_s must be in (0, 60], not {delay_s}")
+        if o in self._killed(self._records()):
+            return f"osd.{o} is dead"
         text = self._add("slow", f"slow osd.{o} by {delay_s:g}s", [o], True, delay_s=delay_s)
         self._push(self._records(), [o])
         return text
@@ -430,6 +432,11 @@ class Faults:
     def disk_errors(self, osd, force: bool = False) -> str:
         """Every read and write of the OSD's store fails with EIO."""
         o = osd_id(osd, self._osdmap())
+        records = self._records()
+        if o in self._killed(records):
+            return f"osd.{o} is dead"
+        if any(r["kind"] == "disk_errors" and o in r["osds"] for r in records):
+            return f"osd.{o} already has disk errors"
         text = self._add("disk_errors", f"disk errors on osd.{o}", [o], force, dead={o})
         self._push(self._records(), [o])
         return text

@@ -238,3 +238,16 @@ def test_slow_and_drop_are_never_labelled_data_losing(cluster):
 
 def core_records(f):
     return f._records()
+
+
+def test_faults_on_a_dead_osd_are_no_ops_with_a_message(cluster):
+    f, core, osds, log = cluster
+    f.kill(2)
+    assert f.stop(2) == "osd.2 is dead"
+    assert f.slow(2, 1) == "osd.2 is dead"
+    assert f.disk_errors(2) == "osd.2 is dead"
+    assert f.active() == ["1: kill osd.2"]
+    f.heal()
+    assert f.disk_errors(2) == "disk errors on osd.2"
+    assert f.disk_errors(2) == "osd.2 already has disk errors"
+    assert osds[2].state["eio"] is True
