@@ -187,6 +187,10 @@ def sparsify(ctx, sparse_size: int) -> None:
     count = num_objects(layout, ctx.info.size)
     parent = ctx.info.parent
     limit = min(parent.overlap, ctx.info.size) if parent is not None else 0
+    # a migration destination's empty objects hide its source: keep them like a clone's
+    from rbd import migration_io
+    migration_limit = migration_io.copyup_limit(ctx)
+    limit = max(limit, migration_limit)
     reqs = []
     for start in range(0, count, image_io.GATHER_BATCH):
         batch = range(start, min(count, start + image_io.GATHER_BATCH))
@@ -198,7 +202,8 @@ def sparsify(ctx, sparse_size: int) -> None:
             if reply.result < 0:
                 raise RbdError(reply.result, "read failed")
             data = reply.outs[0][1] or b""
-            in_clone = parent is not None and image_io.object_min_offset(layout, objectno) < limit
+            in_clone = (parent is not None or migration_limit) \
+                and image_io.object_min_offset(layout, objectno) < limit
             stripped = data.rstrip(b"\0")
             if not stripped:
                 ops = [("truncate", 0)] if in_clone else [("remove",)]

@@ -507,6 +507,12 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
         name = decode_cstr(cstr(name, "name"))
         ctx = self._enter()
         with _errors("error rolling back image %s to snapshot %s" % (self.name, name)):
+            from rbd import migration_io
+            if migration_io.copyup_limit(ctx):
+                # objects still reading through to a migration source get their history first
+                ctx.require_writable()
+                ctx.exclusive_lock.ensure_owner()
+                migration_io.copy_all(ctx)
             snapshots.rollback(ctx, name, _progress(on_progress))
 
     @requires_not_closed

@@ -63,6 +63,10 @@ class ImageCtx:
         self._last_mtime = 0.0
         # rbd-mirror writes to non-primary images through contexts with this set
         self.mirror_bypass = False
+        # live migration (rbd/migration.py): the source a destination reads through to, and
+        # the flag that lets the migration itself open either side whatever its state
+        self.migration_source = None
+        self.ignore_migrating = False
         from rbd.locks import ExclusiveLock
         from rbd.object_map import ObjectMap
         self.exclusive_lock = ExclusiveLock(self)
@@ -90,6 +94,9 @@ class ImageCtx:
                 self.name = ""
         self.header_oid = header_oid(self.id)
         self.refresh()
+        if not self.ignore_migrating:
+            from rbd.migration import check_open
+            check_open(self)
         self._select_snap(snap_name, snap_id)
         if self.want_watch:
             self.watch_cookie = self.io.watch(self.header_oid, self._on_notify,
@@ -126,6 +133,9 @@ class ImageCtx:
         for parent in self._parents.values():
             parent.close()
         self._parents.clear()
+        if self.migration_source is not None:
+            self.migration_source.close()
+            self.migration_source = None
         self.closed = True
 
     # -- header state --------------------------------------------------------------------------
@@ -152,6 +162,9 @@ class ImageCtx:
                 self.data_io = self.io
             if old is not None and old.parent != info.parent:
                 self._drop_unused_parents()
+            if self.migration_source is not None and info.migration is None:
+                self.migration_source.close()       # committed / aborted: no more read-through
+                self.migration_source = None
         if old is not None and old.features != info.features:
             self.exclusive_lock.features_changed()
         self.object_map.header_refreshed(old, info)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass, field
 
+from rbd import migration_io
 from rbd._rados_io import pack
 from rbd.constants import (
     OBJECT_EXISTS, OBJECT_EXISTS_CLEAN, OBJECT_NONEXISTENT, RBD_WRITE_ZEROES_FLAG_THICK_PROVISION,
@@ -178,7 +179,10 @@ class ReadHandle:
 
 
 def read_parent(ctx, snap_id: int, extents) -> list:
-    """Read image extents through the parent of ctx (at snap_id), clipped to the overlap."""
+    """Read image extents through the parent of ctx (at snap_id), clipped to the overlap.
+    A migration destination reads through to its migration source instead."""
+    if ctx.info.migration is not None and migration_io.dst_record(ctx.info) is not None:
+        return migration_io.read_through(ctx, snap_id, extents)
     parent = ctx.parent_at(snap_id)
     if parent is None:
         return []
@@ -261,13 +265,17 @@ def start_writes(ctx, reqs: list[ObjWrite], result, internal: bool = False) -> P
         epochs = ctx.copyup_overlap_epochs()
         head_overlap = min(parent.overlap, info.size) if parent is not None else 0
         limit = max([head_overlap] + [ov for _, ov in epochs]) if parent is not None else 0
+        # a migration destination copies up from its source (it never has a parent itself)
+        migration_limit = migration_io.copyup_limit(ctx) if info.migration is not None else 0
+        if migration_limit:
+            limit = head_overlap = migration_limit
         layout = ctx.layout
         submitted = []
         direct_copyups = []
         mark = []
         for req in reqs:
             state = om.state(req.objectno)
-            may_need_parent = (req.copyup and parent is not None and limit > 0
+            may_need_parent = (req.copyup and (parent is not None or migration_limit) and limit > 0
                                and object_min_offset(layout, req.objectno) < limit)
             if state == OBJECT_NONEXISTENT and not req.creates and not may_need_parent:
                 continue        # discard/truncate of an absent object: nothing to do
@@ -310,7 +318,9 @@ def start_writes(ctx, reqs: list[ObjWrite], result, internal: bool = False) -> P
                     continue
                 if req.remove:
                     removed.append(req.objectno)
-            if copyups and not error:
+            if copyups and not error and migration_limit:
+                error = migration_io.run_copyups(ctx, copyups, snapc, limit)
+            elif copyups and not error:
                 error = run_copyups(ctx, copyups, snapc, epochs, head_overlap, limit)
             om.mark_removed(removed)
             if error:
@@ -473,6 +483,8 @@ def discard_requests(ctx, offset: int, length: int, granularity: int) -> list[Ob
     limit = 0
     if parent is not None:
         limit = max([min(parent.overlap, info.size)] + [ov for _, ov in epochs])
+    migration_limit = migration_io.copyup_limit(ctx) if info.migration is not None else 0
+    limit = max(limit, migration_limit)
     reqs = []
     for oe in map_extent(layout, offset, length):
         pruned = _prune(oe.offset, oe.length, object_size, granularity)
@@ -481,7 +493,8 @@ def discard_requests(ctx, offset: int, length: int, granularity: int) -> list[Ob
         obj_off, n = pruned
         # image ranges actually discarded (for "does the parent show through here")
         ranges = object_to_image(layout, oe.objectno, obj_off, n)
-        in_clone = parent is not None and object_min_offset(layout, oe.objectno) < limit
+        in_clone = (parent is not None or migration_limit) \
+            and object_min_offset(layout, oe.objectno) < limit
         whole = obj_off == 0 and n == object_size
         if whole and not in_clone:
             reqs.append(ObjWrite(oe.objectno, [("remove",)], ranges, creates=False, remove=True,

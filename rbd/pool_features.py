@@ -1,5 +1,5 @@
 """Pool-level features: trash, namespaces, groups (rbd/group.py), pool metadata and config,
-pool stats. Migration still raises FunctionNotSupported (ENOSYS).
+pool stats. Migration lives in rbd/migration.py (these methods only delegate).
 
 Invariants:
 - `rbd_trash` (image's pool and namespace) holds `id_<image id>` -> msgpack record {source,
@@ -24,7 +24,7 @@ from rbd.constants import (
     RBD_TRASH_IMAGE_SOURCE_REMOVING, RBD_TRASH_IMAGE_SOURCE_USER,
     RBD_TRASH_IMAGE_SOURCE_USER_PARENT,
 )
-from rbd.errors import FunctionNotSupported, RbdError, make_ex, name_arg
+from rbd.errors import RbdError, make_ex, name_arg
 
 RBD_TRASH = "rbd_trash"
 RBD_NAMESPACE = "rbd_namespace"
@@ -35,10 +35,6 @@ CONF_PREFIX = "conf_"
 NS_PREFIX = "name_"
 MAX_NAME_LEN = 4096
 SOURCE_NAMES = {0: "USER", 1: "MIRRORING", 2: "MIGRATION", 3: "REMOVING", 4: "USER_PARENT"}
-
-
-def _unsupported(feature: str):
-    raise FunctionNotSupported("%s is not supported yet" % feature, errno=errno.ENOSYS)
 
 
 def _errors(msg):
@@ -394,7 +390,7 @@ def _deadline(expire_ts) -> float:
 
 
 class PoolFeaturesMixin:
-    """RBD methods: trash, namespaces, pool metadata/config/stats (groups, migration: ENOSYS)."""
+    """RBD methods: trash, namespaces, groups, pool metadata/config/stats, migration."""
 
     # trash
     def trash_move(self, ioctx, name, delay=0):
@@ -436,28 +432,66 @@ class PoolFeaturesMixin:
         with _errors("error restoring image from trash"):
             trash_restore_image(_io(ioctx), image_id, name)
 
-    # migration
+    # migration (rbd/migration.py)
     def migration_prepare(self, ioctx, image_name, dest_ioctx, dest_image_name, features=None,
                           order=None, stripe_unit=None, stripe_count=None, data_pool=None,
                           clone_format=None, flatten=False):
-        _unsupported("migration")
+        """Start a live migration of `image_name` to `dest_image_name` (ImageNotFound,
+        ImageBusy, ImageExists, ImageMemberOfGroup, InvalidArgument, FunctionNotSupported)."""
+        from rbd import migration
+        image_name = name_arg(image_name, "image_name")
+        dest_image_name = name_arg(dest_image_name, "dest_image_name")
+        data_pool = name_arg(data_pool, "data_pool", opt=True)
+        with _errors("error migrating image %s" % image_name), \
+                member_of_group_errors("error migrating image %s" % image_name):
+            migration.prepare(_io(ioctx), image_name, _io(dest_ioctx), dest_image_name,
+                              features, order, stripe_unit, stripe_count, data_pool,
+                              bool(flatten))
 
     def migration_prepare_import(self, source_spec, dest_ioctx, dest_image_name, features=None,
                                  order=None, stripe_unit=None, stripe_count=None,
                                  data_pool=None):
-        _unsupported("migration")
+        """Start an import-only migration from a JSON source spec (raw file or native)."""
+        from rbd import migration
+        source_spec = name_arg(source_spec, "source_spec")
+        dest_image_name = name_arg(dest_image_name, "dest_image_name")
+        data_pool = name_arg(data_pool, "data_pool", opt=True)
+        with _errors("error migrating image %s" % source_spec):
+            migration.prepare_import(source_spec, _io(dest_ioctx), dest_image_name, features,
+                                     order, stripe_unit, stripe_count, data_pool)
 
     def migration_execute(self, ioctx, image_name, on_progress=None):
-        _unsupported("migration")
+        """Copy all remaining data (InvalidArgument unless prepared)."""
+        from rbd import migration
+        from rbd.image import _progress
+        image_name = name_arg(image_name, "image_name")
+        with _errors("error executing migration"):
+            migration.execute(_io(ioctx), image_name, _progress(on_progress))
 
     def migration_commit(self, ioctx, image_name, on_progress=None):
-        _unsupported("migration")
+        """Remove the source of an executed migration (InvalidArgument if not executed)."""
+        from rbd import migration
+        from rbd.image import _progress
+        image_name = name_arg(image_name, "image_name")
+        with _errors("error committing migration"):
+            migration.commit(_io(ioctx), image_name, _progress(on_progress))
 
     def migration_abort(self, ioctx, image_name, on_progress=None):
-        _unsupported("migration")
+        """Remove the destination and restore the source (ImageBusy if the destination is
+        open)."""
+        from rbd import migration
+        from rbd.image import _progress
+        image_name = name_arg(image_name, "image_name")
+        with _errors("error aborting migration"):
+            migration.abort(_io(ioctx), image_name, _progress(on_progress))
 
     def migration_status(self, ioctx, image_name):
-        _unsupported("migration")
+        """Dict with source_* / dest_* / state / state_description (InvalidArgument if the
+        image is not migrating)."""
+        from rbd import migration
+        image_name = name_arg(image_name, "image_name")
+        with _errors("error getting migration status"):
+            return migration.status(_io(ioctx), image_name)
 
     # pool stats, metadata and config
     def pool_stats_get(self, ioctx):
@@ -621,8 +655,11 @@ class ConfigPoolIterator(PoolMetadataIterator):
 
 class ImageMigrationMixin:
     def migration_source_spec(self):
-        self.require_not_closed()
-        _unsupported("migration")
+        """The migration's source spec as a dict (ImageNotFound if not migrating)."""
+        from rbd import migration
+        ctx = self._enter()
+        with _errors("error retrieving migration source"):
+            return migration.source_spec(ctx)
 
 
 class Group:

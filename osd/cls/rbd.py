@@ -283,6 +283,7 @@ def set_size(ctx, indata):
     if parent is not None and parent["overlap"] > size:
         parent["overlap"] = size
         ctx.omap_set({"parent": pack(parent)})
+    _rbd_migration.on_set_size(ctx, size)
     return None
 
 
@@ -381,6 +382,7 @@ def snapshot_add(ctx, indata):
     }
     _put_snapshot(ctx, snap)
     ctx.omap_set({"snap_seq": enc_u64(snap_id)})
+    _rbd_migration.on_snapshot_add(ctx, snap_id, snap["image_size"], args)
     return None
 
 
@@ -973,3 +975,5 @@ def object_map_snap_remove(ctx, indata):
 
 # Mirroring methods (same class "rbd") live in their own module; load them with this one.
 from osd.cls import rbd_mirror as _rbd_mirror  # noqa: E402,F401
+# Live-migration methods (same class "rbd"), and the hooks set_size / snapshot_add call.
+from osd.cls import rbd_migration as _rbd_migration  # noqa: E402

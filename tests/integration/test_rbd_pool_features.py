@@ -1,7 +1,7 @@
 """Pool-level rbd features against the in-process cluster: trash, namespaces, pool
 metadata / config overrides, pool stats, and one "day in the life" mixing namespaces,
 clones and trash that checks every image against a bytearray model at the end.
-Groups and migration still raise FunctionNotSupported (asserted, so the gap is visible)."""
+Migration has its own file: tests/integration/test_rbd_migration.py."""
 from __future__ import annotations
 
 import datetime
@@ -11,7 +11,7 @@ import pytest
 rados = pytest.importorskip("rados")
 import rbd  # noqa: E402
 from rbd import (  # noqa: E402
-    RBD, FunctionNotSupported, Image, ImageExists, ImageHasSnapshots, ImageNotFound,
+    RBD, Image, ImageExists, ImageHasSnapshots, ImageNotFound,
     InvalidArgument,
 )
 
@@ -298,11 +298,6 @@ def test_groups(ioctx):
     assert g2 not in r.group_list(ioctx)
     r.remove(ioctx, a)                          # no longer a member
     r.remove(ioctx, b)
-
-
-def test_migration_not_supported_yet(ioctx):
-    with pytest.raises(FunctionNotSupported):
-        RBD().migration_status(ioctx, "x")
 
 
 def test_day_in_the_life(cluster, ioctx):

@@ -145,8 +145,6 @@ def test_features_to_and_from_string():
 def test_later_features_raise_function_not_supported():
     r = rbd.RBD()
     # (trash, namespaces, groups are implemented now: tests/integration/test_rbd_pool_features.py)
-    with pytest.raises(rbd.FunctionNotSupported) as info:
-        r.migration_status(None, "img")
-    assert info.value.errno == errno.ENOSYS and "migration" in str(info.value)
+    # (migration is implemented now: tests/integration/test_rbd_migration.py)
     # (pool mirroring is implemented now: rbd/mirror_api.py, tests/integration/test_rbd_mirror.py)
     assert r.version()[0] == 1
