@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
+import tempfile
 import threading
+import time
 import uuid
 
 NAMESPACE = "rayceph"
 START_TIMEOUT_S = 60.0
 
 _lock = threading.Lock()
-# Clusters this process started, by name. Non-detached actors die with their last handle,
-# so the process keeps one of each; the keys are also what is stopped at exit.
-_handles: dict[str, list] = {}
+# Clusters this process started, by name: actor name -> handle. Non-detached actors die with
+# their last handle, so the process keeps one of each; the keys are also what is stopped at
+# exit.
+_handles: dict[str, dict] = {}
+_options: dict[str, dict] = {}      # cluster name -> its OSDs' spawn options
 _started_ray = False
+# Options the OSD actors read (OSDService, heartbeats); absent ones keep the code's defaults.
+OSD_CONFIG_KEYS = ("osd_recovery_max_active", "osd_max_backfills", "osd_backfill_scan_max",
+                   "osd_op_queue_wait_s", "osd_heartbeat_interval", "osd_heartbeat_grace")
 
 
 def quiet_ray_environment() -> None:
@@ -97,31 +105,119 @@ def find_cluster(cluster_name: str):
     return _actor(f"{cluster_name}.mon")
 
 
+def osd_options(conf, cluster_name: str, fsid: str, detached: bool) -> dict:
+    """What every OSD actor of a cluster is started with (and restarted with)."""
+    data_root = conf.get("rayceph_osd_data") or ""
+    objectstore = conf.get("rayceph_objectstore") or "memstore"
+    owned = objectstore == "lmdb" and not data_root
+    if owned:
+        # one fresh directory per cluster start: a new cluster must not load old stores
+        data_root = tempfile.mkdtemp(prefix=f"rayceph-{cluster_name}-{fsid[:8]}-")
+    config = {}
+    for option in OSD_CONFIG_KEYS:
+        value = conf.get(option)
+        if value not in (None, ""):
+            config[option] = value
+    return {"messenger": messenger_type(conf), "objectstore": objectstore,
+            "osd_data": data_root, "osd_data_is_temp": owned, "config": config,
+            "detached": detached}
+
+
 def start_cluster(conf, detached: bool = False) -> str:
-    """Create the monitor and OSD actors for `conf` and wait until every OSD has a map.
+    """Create the monitor and OSD actors for `conf` and wait until every OSD has booted.
 
     Returns the cluster's fsid. Idempotent: actors that already exist are reused.
     """
     import ray
 
     from cluster.mon_actor import RemoteMon
-    from osd.actor import RemoteOSD
 
     name = conf.get("rayceph_cluster_name") or "ceph"
     fsid = conf.get("fsid") or str(uuid.uuid4())
     lifetime = {"lifetime": "detached"} if detached else {}
-    options = {"messenger": messenger_type(conf)}
     mon = RemoteMon.options(name=f"{name}.mon", namespace=NAMESPACE, get_if_exists=True,
                             **lifetime).remote(conf.to_dict(), fsid)
     osdmap = ray.get(mon.get_osdmap.remote(), timeout=START_TIMEOUT_S)
-    osds = [
-        RemoteOSD.options(name=f"{name}.osd.{osd_id}", namespace=NAMESPACE, get_if_exists=True,
-                          **lifetime).remote(name, NAMESPACE, osd_id, options)
-        for osd_id in sorted(osdmap.osds)
-    ]
+    options = osd_options(conf, name, osdmap.fsid, detached)
+    _options[name] = options
+    _handles[name] = {f"{name}.mon": mon}
+    osds = [_create_osd(name, osd_id, options) for osd_id in sorted(osdmap.osds)]
     ray.get([osd.start.remote() for osd in osds], timeout=START_TIMEOUT_S)
-    _handles[name] = [mon, *osds]
     return osdmap.fsid
+
+
+def _create_osd(cluster_name: str, osd_id: int, options: dict):
+    from osd.actor import RemoteOSD
+
+    lifetime = {"lifetime": "detached"} if options.get("detached") else {}
+    handle = RemoteOSD.options(name=f"{cluster_name}.osd.{osd_id}", namespace=NAMESPACE,
+                               get_if_exists=True, **lifetime).remote(
+        cluster_name, NAMESPACE, osd_id, options)
+    _handles.setdefault(cluster_name, {})[f"{cluster_name}.osd.{osd_id}"] = handle
+    return handle
+
+
+def _cluster_osd_options(cluster_name: str) -> dict:
+    """The options of the cluster's OSDs: ours if this process started it, else asked of
+    any live OSD of it."""
+    import ray
+
+    if cluster_name in _options:
+        return _options[cluster_name]
+    mon = find_cluster(cluster_name)
+    if mon is None:
+        raise ConnectionError(f"no rayceph cluster named {cluster_name!r}")
+    for osd_id in sorted(ray.get(mon.get_osdmap.remote(), timeout=30).osds):
+        handle = _actor(f"{cluster_name}.osd.{osd_id}")
+        if handle is None:
+            continue
+        try:
+            options = ray.get(handle.spawn_options.remote(), timeout=10)
+        except Exception:
+            continue
+        _options[cluster_name] = options
+        return options
+    raise ConnectionError(f"cluster {cluster_name!r} has no live OSD to copy options from")
+
+
+def spawn_osd(cluster_name: str, osd_id: int):
+    """(Re)start one OSD actor with the cluster's options and wait until it has booted;
+    returns its handle. A live actor of that name is reused (kill_osd it first to restart
+    it). A memstore OSD comes back empty and is backfilled; an lmdb OSD comes back with its
+    store and catches up by log recovery."""
+    import ray
+
+    options = _cluster_osd_options(cluster_name)
+    name = f"{cluster_name}.osd.{osd_id}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            handle = _create_osd(cluster_name, osd_id, options)
+            ray.get(handle.start.remote(), timeout=START_TIMEOUT_S)
+            return handle
+        except ray.exceptions.RayActorError:
+            # the killed actor of that name was still being torn down: try again
+            _handles.get(cluster_name, {}).pop(name, None)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def kill_osd(cluster_name: str, osd_id: int) -> bool:
+    """Kill one OSD actor (no restart); False if it was not running."""
+    import ray
+
+    name = f"{cluster_name}.osd.{osd_id}"
+    handle = _actor(name)
+    if handle is None:
+        return False
+    ray.kill(handle, no_restart=True)
+    _handles.get(cluster_name, {}).pop(name, None)
+    # the name is free once Ray has torn the actor down
+    deadline = time.monotonic() + 10.0
+    while _actor(name) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return True
 
 
 def stop_cluster(cluster_name: str) -> int:
@@ -139,6 +235,9 @@ def stop_cluster(cluster_name: str) -> int:
             ray.kill(handle, no_restart=True)
             killed += 1
     _handles.pop(cluster_name, None)
+    options = _options.pop(cluster_name, None) or {}
+    if options.get("osd_data_is_temp"):
+        shutil.rmtree(options["osd_data"], ignore_errors=True)
     return killed
 
 

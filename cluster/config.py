@@ -190,7 +190,9 @@ OPTIONS: dict[str, Option] = _opts(
     ("rayceph_cluster_name", "str", "$cluster", "actors are <name>.mon, <name>.osd.<id>"),
     ("rayceph_hosts", "int", "3", "hosts of the generated CRUSH map", (), 1, None),
     ("rayceph_osds_per_host", "int", "1", "OSDs per generated host", (), 1, None),
-    ("rayceph_objectstore", "str", "memstore", "object store of the OSDs", ("memstore",)),
+    ("rayceph_objectstore", "str", "memstore", "object store of the OSDs", ("memstore", "lmdb")),
+    ("rayceph_osd_data", "str", "", "root of the lmdb OSD stores (osd.<id> below it); "
+     "empty = a temp dir per cluster"),
     ("rayceph_pools", "str", "rbd", "comma list of pools created at bootstrap"),
     ("rayceph_crush_map", "str", "", "crushtool text map replacing the generated hierarchy"),
     ("rayceph_osds_per_actor", "int", "1", "OSD cores hosted by one Ray actor", (), 1, None),

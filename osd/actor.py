@@ -1,110 +1,142 @@
-"""The OSD as a Ray actor: a thin async shell that moves messages to and from OSDService.
+"""The OSD as a Ray actor: an async shell that moves messages to and from OSDService in
+peering mode (cluster/sim.py's `SimOSD` is the reference for everything it does).
 
 Invariants:
 - Requests of one batch are handled in order with no await in between, so the PG order is
-  the client's order; their replica transactions are queued per replica in that same order.
-- Per replica there is at most one repop call in flight (`_ReplicaPipe`), so replicas apply
-  transactions in the order the primary produced them even though Ray may start an async
-  actor's calls out of order.
-- A reply leaves only after every replica in the acting set has applied the batch.
-- A request stamped with a newer epoch than ours waits (bounded) for that map first.
+  the client's order; their RepOps are queued on the per-replica pipes in that same order.
+- Every message to a peer (RepOp or peering message) travels over one `OrderedPipe` per
+  destination (osd/actor_links.py): ordered, lossless while the peer is up in our map.
+- A write is acknowledged only when every replica's handle_repop returned 0; a nonzero
+  result, or a map that changed the PG's interval (or its primary) while the write waited,
+  answers it with `retry_epoch = epoch + 1`, and the client resends. A resend whose reqid
+  is in flight joins the existing waiter: it never goes back through handle_op, whose
+  logged reply would acknowledge it before the replicas did.
+- Every map epoch is delivered in order (advance_maps), fetched from the monitor's history
+  when a newer one shows up; a message stamped with a newer epoch than ours waits
+  (bounded) until we have that map.
+- The OSD boots with its process incarnation at start, and again whenever a map shows it
+  down while it is alive (a wrong mark-down), unless the map has `noup`.
 """
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import time
 
 import ray
 
-from osd.host import apply_repops, run_batch
+from osd.actor_faults import FaultState
+from osd.actor_links import OrderedPipe, RayChannel
+from osd.actor_mon import MonitorAndTimers
+from osd.heartbeat import Heartbeat
+from osd.messages import OpOutcome, OSDOpReply, RepOp
 from osd.messenger import AsyncPeer
 
 log = logging.getLogger("rayceph.osd")
 
 MAP_WAIT_S = 10.0
-TICK_S = 0.05
 EVENT_POLL_MAX_S = 5.0
+DEFAULT_RECOVERY_MAX_ACTIVE = 3     # Ceph's osd_recovery_max_active_hdd, for "0 = by device"
 
 
-class _RayPeer:
-    """The same `call` interface over Ray actor calls (messenger = ray)."""
+class _Write:
+    """A replicated write waiting for its replicas' acks (the futures of every sender)."""
 
-    closed = False
+    __slots__ = ("actor", "reqid", "outcome", "futures", "waiting", "failed", "pgkey",
+                 "interval", "done")
 
-    def __init__(self, handle):
-        self.handle = handle
+    def __init__(self, actor, req, outcome, futures, pgkey, interval):
+        self.actor = actor
+        self.reqid = req.reqid
+        self.outcome = outcome
+        self.futures = futures
+        self.waiting = set(outcome.repops)
+        self.failed = False
+        self.pgkey = pgkey
+        self.interval = interval
+        self.done = False
 
-    async def call(self, method: str, *args):
-        return await getattr(self.handle, method).remote(*args)
+    def acked(self, osd: int, result) -> None:
+        if self.done or osd not in self.waiting:
+            return
+        self.waiting.discard(osd)
+        if result != 0:
+            self.failed = True
+        if not self.waiting:
+            self.finish(self.actor.retry_outcome() if self.failed else self.outcome)
 
-
-class _ReplicaPipe:
-    """Ordered, batched delivery of one primary's transactions to one replica."""
-
-    def __init__(self, owner: "OSDActor", osd_id: int):
-        self.owner = owner
-        self.osd_id = osd_id
-        self.queue: list = []
-        self.waiters: list[asyncio.Future] = []
-        self.sending = False
-
-    async def send(self, repops: list) -> None:
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        self.queue.extend(repops)
-        self.waiters.append(done)
-        if not self.sending:
-            self.sending = True
-            asyncio.ensure_future(self._drain())
-        await done
-
-    async def _drain(self) -> None:
-        try:
-            while self.queue:
-                batch, self.queue = self.queue, []
-                waiters, self.waiters = self.waiters, []
-                try:
-                    channel = await self.owner.peer(self.osd_id)
-                    await channel.call("rep_ops", batch)
-                    error = None
-                except Exception as exc:  # replica died: the map change will re-peer the PG
-                    error = exc
-                    self.owner.forget_peer(self.osd_id)
-                for waiter in waiters:
-                    if not waiter.done():
-                        if error is None:
-                            waiter.set_result(None)
-                        else:
-                            waiter.set_exception(error)
-        finally:
-            self.sending = False
+    def finish(self, outcome: OpOutcome) -> None:
+        self.done = True
+        self.actor.inflight.pop(self.reqid, None)
+        for future in self.futures:
+            if not future.done():
+                future.set_result(outcome)
 
 
-class OSDActor:
+def make_store(objectstore: str, data_root: str, osd_id: int):
+    if objectstore == "lmdb":
+        from osd.lmdb_store import LmdbStore
+
+        # sync=False: a killed actor process loses nothing (the pages are in the kernel's
+        # cache); only a machine crash could, which a simulation on one machine never sees.
+        return LmdbStore(os.path.join(data_root, f"osd.{osd_id}"), sync=False)
+    if objectstore != "memstore":
+        raise ValueError(f"objectstore must be memstore or lmdb, not {objectstore!r}")
+    from osd.object_store import MemStore
+
+    return MemStore()
+
+
+def service_config(config: dict) -> dict:
+    """The options OSDService reads, with Ceph's '0 = by device type' resolved."""
+    out = dict(config or {})
+    if int(out.get("osd_recovery_max_active") or 0) <= 0:
+        out["osd_recovery_max_active"] = DEFAULT_RECOVERY_MAX_ACTIVE
+    return out
+
+
+class OSDActor(MonitorAndTimers):
     def __init__(self, cluster_name: str, namespace: str, osd_id: int, options: dict | None = None):
         from osd.service import OSDService
 
-        options = options or {}
+        options = dict(options or {})
+        self.options = options
         self.cluster_name = cluster_name
         self.namespace = namespace
         self.osd_id = osd_id
-        self.service = OSDService(osd_id)
+        self.entity = f"osd.{osd_id}"
+        config = service_config(options.get("config", {}))
+        store = make_store(options.get("objectstore", "memstore"), options.get("osd_data", ""),
+                           osd_id)
+        self.service = OSDService(osd_id, store, peering=True, config=config)
+        self.incarnation = time.time_ns()
+        self.faults = FaultState()
+        self.heartbeat = Heartbeat(osd_id, float(config.get("osd_heartbeat_interval", 6)),
+                                   float(config.get("osd_heartbeat_grace", 20)))
         self.messenger = options.get("messenger", "socket")
         self.bind_host = options.get("bind", "127.0.0.1")
         self.addr: tuple[str, int] | None = None
         self._server = None
         self._peers: dict[int, object] = {}
-        self._pipes: dict[int, _ReplicaPipe] = {}
+        self._pipes: dict[int, OrderedPipe] = {}
+        self.inflight: dict = {}        # reqid -> _Write
+        self._parked: dict = {}         # reqid -> [future]: requests the core holds
         self._mon = None
+        self._map_lock: asyncio.Lock | None = None
         self._map_changed: asyncio.Condition | None = None
         self._events_changed: asyncio.Condition | None = None
+        self._boot_sent_at = 0.0
         self._started = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> int:
+        """Serve, install every map the monitor keeps, boot, and wait (bounded) to be up."""
         if self._started:
             return self.service.epoch
+        self._started = True
+        self._map_lock = asyncio.Lock()
         self._map_changed = asyncio.Condition()
         self._events_changed = asyncio.Condition()
         self._mon = ray.get_actor(f"{self.cluster_name}.mon", namespace=self.namespace)
@@ -112,10 +144,14 @@ class OSDActor:
             from osd.messenger import serve
 
             self._server, self.addr = await serve(self, self.bind_host)
-        self.service.set_osdmap(await self._mon.get_osdmap.remote())
+        newest = await self._mon.get_osdmap.remote()
+        await self._catch_up_to(newest.epoch, newest)
+        epoch = await self._boot()
+        if epoch > 0:
+            await self._wait_for_map(epoch)
         asyncio.ensure_future(self._follow_maps())
         asyncio.ensure_future(self._ticker())
-        self._started = True
+        asyncio.ensure_future(self._peering_ticker())
         return self.service.epoch
 
     async def ping(self) -> int:
@@ -125,83 +161,224 @@ class OSDActor:
         """Where this OSD's messenger listens, or None when it talks over Ray only."""
         return self.addr
 
+    async def spawn_options(self) -> dict:
+        """The options this OSD was started with (cluster/bootstrap.py restarts peers)."""
+        return dict(self.options)
+
+    # -- faults -------------------------------------------------------------------------------
+    async def fault_set(self, spec: dict) -> dict:
+        return self.faults.set(spec)
+
+    async def fault_clear(self) -> dict:
+        return self.faults.clear()
+
+    # -- maps ---------------------------------------------------------------------------------
+    async def _catch_up_to(self, epoch: int, newest=None) -> None:
+        """Install every epoch up to (at least) `epoch`, in order, from the monitor's history."""
+        async with self._map_lock:
+            if self.service.epoch >= epoch:
+                return
+            maps = await self._mon_call("get_osdmaps", self.service.epoch, 0)
+            if not maps and newest is not None and newest.epoch > self.service.epoch:
+                maps = [newest]
+            if maps:    # a gap before the oldest kept map reads like a fresh full map
+                self._install(maps)
+
+    def _install(self, maps: list) -> None:
+        ready = self.service.advance_maps(maps)
+        self._after_map()
+        self._process(ready)
+        asyncio.ensure_future(self._announce_map())
+
+    async def _announce_map(self) -> None:
+        async with self._map_changed:
+            self._map_changed.notify_all()
+
+    def _after_map(self) -> None:
+        svc = self.service
+        for w in list(self.inflight.values()):
+            pg = svc.pgs.get(w.pgkey)
+            if pg is None or pg.interval_start != w.interval or pg.primary != self.osd_id:
+                w.finish(self.retry_outcome())
+        m = svc.osdmap
+        for osd, pipe in self._pipes.items():
+            if self.peer_gone(osd):
+                pipe.drop()
+        self.heartbeat.set_peers([o for o, i in m.osds.items() if i.up], time.time())
+        self._maybe_reboot()
+
+    async def _wait_for_map(self, epoch: int) -> None:
+        """Wait (bounded) until our map reaches `epoch`, fetching it if needed."""
+        if self.service.epoch >= epoch:
+            return
+        if self.faults.mon_reachable():
+            try:
+                await self._catch_up_to(epoch)
+            except Exception:
+                log.exception("osd.%d: map catch-up failed", self.osd_id)
+        deadline = time.monotonic() + MAP_WAIT_S
+        async with self._map_changed:
+            while self.service.epoch < epoch and time.monotonic() < deadline:
+                try:
+                    await asyncio.wait_for(self._map_changed.wait(), deadline - time.monotonic())
+                except asyncio.TimeoutError:
+                    break
+
+    # -- outgoing messages --------------------------------------------------------------------
+    def retry_outcome(self) -> OpOutcome:
+        return OpOutcome(reply=OSDOpReply(result=0, retry_epoch=self.service.epoch + 1))
+
+    def _pipe(self, osd_id: int) -> OrderedPipe:
+        pipe = self._pipes.get(osd_id)
+        if pipe is None:
+            pipe = self._pipes[osd_id] = OrderedPipe(self, osd_id)
+        return pipe
+
+    def _process(self, ready) -> None:
+        """Act on a Ready: send its messages in order, then handle its outcomes."""
+        for dest, msg in ready.messages:
+            self._pipe(dest).push(msg)
+        for req, outcome in ready.outcomes:
+            self._handle_outcome(self._parked.pop(req.reqid, []), req, outcome)
+
+    def _handle_outcome(self, futures: list, req, outcome: OpOutcome) -> None:
+        """Park, replicate or answer one request's outcome (futures get an OpOutcome)."""
+        if outcome.waiting:
+            self._parked.setdefault(req.reqid, []).extend(futures)
+            return
+        w = self.inflight.get(req.reqid)
+        if w is not None:
+            w.futures.extend(futures)
+            return
+        if outcome.repops:
+            pgkey = (req.pool, req.pgid)
+            pg = self.service.pgs.get(pgkey)
+            w = _Write(self, req, outcome, futures, pgkey, pg.interval_start if pg else 0)
+            self.inflight[req.reqid] = w
+            for osd, repop in sorted(outcome.repops.items()):
+                self._pipe(osd).push(repop, w)
+            return
+        for future in futures:
+            if not future.done():
+                future.set_result(outcome)
+
     async def peer(self, osd_id: int):
         """A channel to another OSD with an awaitable `call(method, *args)`."""
         channel = self._peers.get(osd_id)
         if channel is None or getattr(channel, "closed", False):
             handle = ray.get_actor(f"{self.cluster_name}.osd.{osd_id}", namespace=self.namespace)
             addr = await handle.msgr_addr.remote() if self.messenger == "socket" else None
-            channel = AsyncPeer(tuple(addr)) if addr else _RayPeer(handle)
+            channel = AsyncPeer(tuple(addr)) if addr else RayChannel(handle)
             self._peers[osd_id] = channel
         return channel
 
     def forget_peer(self, osd_id: int) -> None:
         self._peers.pop(osd_id, None)
 
-    async def _install_map(self, osdmap) -> None:
-        if osdmap is not None and osdmap.epoch > self.service.epoch:
-            repops = self.service.set_osdmap(osdmap)
-            async with self._map_changed:
-                self._map_changed.notify_all()
-            if repops:  # snap trimming decided by the new map: replicas trim the same way
-                asyncio.ensure_future(self._replicate(repops))
+    def peer_gone(self, osd_id: int) -> bool:
+        m = self.service.osdmap
+        info = m.osds.get(osd_id) if m is not None else None
+        return info is None or not info.up
 
-    async def _follow_maps(self) -> None:
-        while True:
-            try:
-                newer = await self._mon.wait_for_epoch.remote(self.service.epoch, 5.0)
-                await self._install_map(newer)
-            except Exception:
-                log.exception("osd.%d: map subscription failed", self.osd_id)
-                await asyncio.sleep(0.5)
+    async def deliver(self, dest: int, messages: list) -> list:
+        """One OrderedPipe delivery (raises as an unreachable peer would when blocked)."""
+        if self.faults.active:
+            await self.faults.wait_until(self.faults.may_act)
+            if self.faults.is_blocked(f"osd.{dest}"):
+                raise ConnectionError(f"osd.{dest} is blocked")
+        channel = await self.peer(dest)
+        return await channel.call("peer_messages", self.osd_id, messages)
 
-    async def _ticker(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_S)
-            try:
-                self.service.tick(time.time())
-            except Exception:
-                log.exception("osd.%d: tick failed", self.osd_id)
-            async with self._events_changed:
-                self._events_changed.notify_all()
+    # -- incoming OSD messages ----------------------------------------------------------------
+    async def peer_messages(self, from_osd: int, messages: list) -> list:
+        """A peer's ordered delivery: RepOps to handle_repop, the rest to
+        handle_peering_message. One result per handled message (a RepOp's 0/-errno, None
+        for the others); a shorter list asks the sender to resend the rest later."""
+        if self.faults.active:
+            if self.faults.is_blocked(f"osd.{from_osd}"):
+                raise ConnectionError(f"osd.{from_osd} is blocked")
+            await self.faults.admit(f"osd.{from_osd}")
+            if self.faults.eio:
+                return []
+        newest = max(m.epoch for m in messages)
+        if newest > self.service.epoch:
+            await self._wait_for_map(newest)
+        svc = self.service
+        results: list = []
+        for msg in messages:
+            if isinstance(msg, RepOp):
+                result = svc.handle_repop(msg)
+                if result == -errno.EAGAIN:
+                    break           # no map that new yet: resent later
+                results.append(result)
+            else:
+                if msg.epoch > svc.epoch:
+                    break           # keep the order: this one and the rest come again
+                self._process(svc.handle_peering_message(msg))
+                results.append(None)
+        return results
 
-    async def _catch_up(self, requests) -> None:
-        newest = max((r.epoch for r in requests), default=0)
-        if newest <= self.service.epoch:
-            return
-        await self._install_map(await self._mon.get_osdmap.remote())
-        deadline = time.monotonic() + MAP_WAIT_S
-        async with self._map_changed:
-            while self.service.epoch < newest and time.monotonic() < deadline:
-                try:
-                    await asyncio.wait_for(self._map_changed.wait(), deadline - time.monotonic())
-                except asyncio.TimeoutError:
-                    break
-
-    async def _replicate(self, repops: dict) -> None:
-        sends = []
-        for osd_id, batch in repops.items():
-            pipe = self._pipes.get(osd_id)
-            if pipe is None:
-                pipe = self._pipes[osd_id] = _ReplicaPipe(self, osd_id)
-            sends.append(pipe.send(batch))
-        if sends:
-            await asyncio.gather(*sends, return_exceptions=True)
+    # -- time ---------------------------------------------------------------------------------
 
     # -- client ops ---------------------------------------------------------------------------
+    async def _admit_client(self, requests: list) -> bool:
+        """Apply the faults to a client call; False when the store fails (-EIO replies)."""
+        gids = {f"client.{r.reqid[0]}" for r in requests if isinstance(r.reqid, tuple)}
+        await self.faults.wait_until(lambda: not self.faults.paused and
+                                     not any(self.faults.is_blocked(g) for g in gids))
+        if self.faults.delay_s:
+            await asyncio.sleep(self.faults.delay_s)
+        return not self.faults.eio
+
     async def osd_ops(self, requests: list) -> list:
-        await self._catch_up(requests)
-        replies, repops = run_batch(self.service, requests)
-        await self._replicate(repops)
-        if self.service.has_pending_events():
-            async with self._events_changed:
-                self._events_changed.notify_all()
-        return replies
+        if self.faults.active and not await self._admit_client(requests):
+            return [OSDOpReply(result=-errno.EIO) for _ in requests]
+        newest = max((r.epoch for r in requests), default=0)
+        if newest > self.service.epoch:
+            await self._wait_for_map(newest)
+        svc = self.service
+        loop = asyncio.get_running_loop()
+        out: list = []
+        waits = False
+        for req in requests:
+            joined = self.inflight.get(req.reqid)
+            parked = self._parked.get(req.reqid) if joined is None else None
+            if joined is not None or parked is not None:
+                future = loop.create_future()   # a resend joins the original's waiter
+                (joined.futures if joined is not None else parked).append(future)
+                out.append(future)
+                waits = True
+                continue
+            outcome = svc.handle_op(req)
+            if not outcome.waiting and not outcome.repops:
+                out.append(outcome.reply)
+                continue
+            future = loop.create_future()
+            self._handle_outcome([future], req, outcome)
+            out.append(future)
+            waits = True
+        if svc.has_pending_events():
+            asyncio.ensure_future(self._announce_events())
+        if waits:
+            for i, item in enumerate(out):
+                if isinstance(item, asyncio.Future):
+                    out[i] = (await item).reply
+        return out
+
+    async def _announce_events(self) -> None:
+        async with self._events_changed:
+            self._events_changed.notify_all()
 
     async def osd_notify(self, request):
-        await self._catch_up([request])
+        if self.faults.active and not await self._admit_client([request]):
+            return OSDOpReply(result=-errno.EIO)
+        if request.epoch > self.service.epoch:
+            await self._wait_for_map(request.epoch)
         outcome = self.service.handle_op(request)
-        await self._replicate({k: [v] for k, v in outcome.repops.items()})
+        if outcome.waiting or outcome.repops:
+            future = asyncio.get_running_loop().create_future()
+            self._handle_outcome([future], request, outcome)
+            outcome = await future
         pending = outcome.notify
         if pending is None:
             return outcome.reply
@@ -220,6 +397,8 @@ class OSDActor:
         return self.service.finish_notify(pending.notify_id)
 
     async def wait_events(self, gid: int, timeout_s: float) -> list:
+        if self.faults.active:
+            await self.faults.wait_until(self.faults.may_act)
         deadline = time.monotonic() + min(timeout_s, EVENT_POLL_MAX_S)
         async with self._events_changed:
             while True:
@@ -234,30 +413,36 @@ class OSDActor:
                 except asyncio.TimeoutError:
                     return []
 
-    # -- replication --------------------------------------------------------------------------
-    async def rep_ops(self, repops: list) -> int:
-        return apply_repops(self.service, repops)
-
     # -- everything else (pgls, stats, acks, pings, admin commands) ---------------------------
     async def call(self, method: str, *args):
+        if self.faults.active:
+            await self.faults.wait_until(self.faults.may_act)
         result = getattr(self.service, method)(*args)
         async with self._events_changed:
             self._events_changed.notify_all()
         return result
 
     async def pgls(self, *args):
+        if self.faults.active:
+            await self.faults.wait_until(self.faults.may_act)
         return self.service.pgls(*args)
 
     async def pool_stats(self, *args):
+        if self.faults.active:
+            await self.faults.wait_until(self.faults.may_act)
         return self.service.pool_stats(*args)
 
     async def notify_ack(self, *args):
+        if self.faults.active:
+            await self.faults.wait_until(self.faults.may_act)
         done = self.service.notify_ack(*args)
         async with self._events_changed:
             self._events_changed.notify_all()
         return done
 
     async def watch_ping(self, *args):
+        if self.faults.active:
+            await self.faults.wait_until(self.faults.may_act)
         return self.service.watch_ping(*args)
 
 

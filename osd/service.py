@@ -500,6 +500,7 @@ class OSDService:
         for pool_id in list(self._pool_usage):
             if pool_id not in osdmap.pools:
                 del self._pool_usage[pool_id]
+        self._drop_blocklisted_watches(osdmap)
         for key in changed:
             m = self.tracker.mapping(key)
             if m is not None and m.primary == self.osd_id and key not in self.pgs:
