@@ -1,6 +1,7 @@
 """`rayceph mirror ...`: run the rbd-mirror daemon for a cluster.
 
     rayceph mirror start -c configs/site-b.conf [--interval S] [--foreground] [--once]
+                         [--bandwidth BYTES_PER_S] [--commit-age S]
     rayceph mirror status -c configs/site-b.conf
     rayceph mirror stop -c configs/site-b.conf
 
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--interval", type=float, default=5.0)
             p.add_argument("--foreground", action="store_true")
             p.add_argument("--once", action="store_true")
+            p.add_argument("--bandwidth", type=float, default=0.0,
+                           help="bytes/s the replicator may copy (0 = unlimited)")
+            p.add_argument("--commit-age", type=float, default=5.0,
+                           help="seconds between journal commit position updates")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
@@ -35,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         return errno.EINVAL
     from rbd.mirror import daemon
+    tuning = {"copy_bytes_per_second": args.bandwidth, "commit_age_s": args.commit_age} \
+        if args.command == "start" else {}
     if args.command == "start" and (args.foreground or args.once):
-        core = daemon.MirrorDaemonCore(args.conf, args.interval)
+        core = daemon.MirrorDaemonCore(args.conf, args.interval, **tuning)
         try:
             if args.once:
                 out = core.run_once()
@@ -52,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     from cluster.bootstrap import NAMESPACE
     if args.command == "start":
-        actor = daemon.start_actor(args.conf, args.interval)
+        actor = daemon.start_actor(args.conf, args.interval, **tuning)
         print(daemon.describe(ray.get(actor.status.remote())))
         return 0
     from cluster.bootstrap import ensure_ray

@@ -8,13 +8,19 @@ Per pass: for every pool of the local cluster whose mirroring is enabled, for ev
 with connection attributes (mon_host) whose direction lets us receive (RX or RX/TX), open
 the same pool on the peer and replicate_once(). Peers and replayers are cached between
 passes; a peer that cannot be reached is reported in `errors` and retried next pass.
+
+One replicator per site: the daemon records its client address under the mon config-key
+`rbd/mirror/instance/<site>`; a new daemon that finds another address there takes it as a
+predecessor that died without closing (the Ray actor name `<cluster>.rbd-mirror` is unique)
+and blocklists it, as rbd-mirror's leader removes a dead instance with a blocklisting lock
+break. Without that, the exclusive locks the dead daemon held on images it was writing
+would only go after its watches time out (30 s).
 """
 from __future__ import annotations
 
 import json
 import logging
 import threading
-import time
 
 from rbd.constants import RBD_MIRROR_MODE_DISABLED, RBD_MIRROR_PEER_DIRECTION_TX
 
@@ -22,19 +28,45 @@ log = logging.getLogger("rayceph.rbd_mirror")
 DEFAULT_INTERVAL_S = 5.0
 
 
+INSTANCE_KEY = "rbd/mirror/instance/%s"
+
+
 class MirrorDaemonCore:
-    def __init__(self, conffile: str, interval_s: float = DEFAULT_INTERVAL_S):
+    def __init__(self, conffile: str, interval_s: float = DEFAULT_INTERVAL_S,
+                 copy_bytes_per_second: float = 0, commit_age_s: float = 5.0):
         import rados
         self.conffile = conffile
         self.interval_s = float(interval_s)
+        self.tuning = {"copy_bytes_per_second": float(copy_bytes_per_second),
+                       "commit_age_s": float(commit_age_s)}
         self.local = rados.Rados(conffile=conffile)
         self.local.connect()
+        self.fenced = self._fence_predecessor()
         self._remotes: dict[str, object] = {}       # mon_host -> rados.Rados
         self._replayers: dict[tuple, object] = {}   # (pool, peer uuid) -> PoolReplayer
         self._ioctxs: list = []
         self.errors: dict[str, str] = {}
         self.passes = 0
         self._stop = threading.Event()
+
+    def _fence_predecessor(self) -> str:
+        """Blocklist the previous daemon of this site if it did not close; returns its
+        address ('' when there was none)."""
+        from rbd.mirror import store
+        from rbd.mirror_api import _site_name
+        key = INSTANCE_KEY % _site_name(self.local)
+        mine = self.local.get_addrs()
+        previous = store.config_key_get(self.local, key)
+        fenced = ""
+        if previous and previous != mine:
+            try:
+                self.local.blocklist_add(previous)
+                fenced = previous
+                log.warning("blocklisted the previous rbd-mirror instance %s", previous)
+            except Exception as exc:
+                log.warning("cannot blocklist previous instance %s: %s", previous, exc)
+        store.config_key_set(self.local, key, mine)
+        return fenced
 
     def _replayer(self, pool: str, peer: dict):
         from rbd import RBD
@@ -50,7 +82,7 @@ class MirrorDaemonCore:
             remote = self._remotes[host] = connect_peer(host)
         rio = remote.open_ioctx(pool)
         self._ioctxs += [lio, rio]
-        self._replayers[key] = PoolReplayer(lio, rio)
+        self._replayers[key] = PoolReplayer(lio, rio, **self.tuning)
         return self._replayers[key]
 
     def run_once(self) -> dict:
@@ -85,11 +117,26 @@ class MirrorDaemonCore:
         self._stop.set()
 
     def status(self) -> dict:
+        totals: dict[str, int] = {}
+        images = {}
+        for replayer in list(self._replayers.values()):
+            for k, v in replayer.stats.items():
+                totals[k] = totals.get(k, 0) + v
+            images.update({gid: list(st) for gid, st in replayer.last_status.items()})
         return {"passes": self.passes, "errors": dict(self.errors),
-                "replayers": ["%s/%s" % k for k in self._replayers]}
+                "replayers": ["%s/%s" % k for k in self._replayers],
+                "stats": totals, "images": images, "fenced": self.fenced}
 
     def close(self) -> None:
         self.stop()
+        try:    # a clean exit: the next daemon has nobody to fence
+            from rbd.mirror import store
+            from rbd.mirror_api import _site_name
+            key = INSTANCE_KEY % _site_name(self.local)
+            if store.config_key_get(self.local, key) == self.local.get_addrs():
+                store.config_key_set(self.local, key, None)
+        except Exception:
+            pass
         for r in self._replayers.values():
             r.close()
         for io in self._ioctxs:
@@ -109,8 +156,8 @@ def _actor_class():
 
     @ray.remote(num_cpus=0, max_concurrency=4)
     class MirrorDaemon:
-        def __init__(self, conffile: str, interval_s: float):
-            self.core = MirrorDaemonCore(conffile, interval_s)
+        def __init__(self, conffile: str, interval_s: float, tuning: dict):
+            self.core = MirrorDaemonCore(conffile, interval_s, **tuning)
             self.thread = threading.Thread(target=self.core.run_forever, daemon=True,
                                            name="rbd-mirror")
             self.thread.start()
@@ -119,14 +166,22 @@ def _actor_class():
             return self.core.status()
 
         def stop(self) -> None:
+            self.core.stop()
+            self.thread.join(timeout=60)     # let the pass in progress finish
             self.core.close()
+
+        def ping(self) -> bool:
+            return True
 
     return MirrorDaemon
 
 
-def start_actor(conffile: str, interval_s: float = DEFAULT_INTERVAL_S):
-    """Start (or find) the detached `<cluster>.rbd-mirror` actor for the cluster of
-    `conffile`; returns its handle."""
+def start_actor(conffile: str, interval_s: float = DEFAULT_INTERVAL_S, detached: bool = True,
+                **tuning):
+    """Start (or find) the `<cluster>.rbd-mirror` actor for the cluster of `conffile`;
+    returns its handle. Detached by default (it outlives `rayceph mirror start`); tests and
+    benchmarks pass detached=False so it dies with them. `tuning`: copy_bytes_per_second,
+    commit_age_s (see MirrorDaemonCore)."""
     import ray
     from cluster.bootstrap import NAMESPACE, ensure_ray
     from cluster.config import CephConfig
@@ -136,14 +191,12 @@ def start_actor(conffile: str, interval_s: float = DEFAULT_INTERVAL_S):
     address = (conf.get("rayceph_ray_address") or "local").strip()
     ensure_ray("auto" if address == "local" else address)
     del ray
+    lifetime = {"lifetime": "detached"} if detached else {}
     return _actor_class().options(name="%s.rbd-mirror" % name, namespace=NAMESPACE,
-                                  get_if_exists=True, lifetime="detached").remote(
-        conffile, interval_s)
+                                  get_if_exists=True, **lifetime).remote(
+        conffile, interval_s, tuning)
 
 
 def describe(status: dict) -> str:
     return json.dumps(status, indent=2, sort_keys=True)
 
-
-if __name__ == "__main__":   # pragma: no cover
-    time.sleep(0)

@@ -4,6 +4,13 @@
     runner.replicate_once()     # every mirrored image of the remote pool, until idle
     runner.close()
 
+`runner.stats` counts what this runner copied (bytes written to local images, journal
+entries applied, mirror snapshots completed): a restarted replicator proves it resumed from
+its commit position / last complete mirror snapshot by how little it had to copy.
+`copy_bytes_per_second` simulates a slow link between the sites (0 = unthrottled);
+`commit_age_s` is how often journal replay records its position (Ceph's
+rbd_mirror_journal_commit_age, 5 s), so a replicator killed mid-replay loses at most that.
+
 The runner holds a watch on both pools' `rbd_mirroring` while open, which is what makes the
 statuses it writes read as "up" (spec 4.2). Local statuses go to the local pool
 (`status_global_<gid>`), and a copy to the remote pool
@@ -48,6 +55,23 @@ def connect_peer(mon_host: str):
     return handle
 
 
+class _Throttle:
+    """Paces copies to a byte rate (a token bucket without burst)."""
+
+    def __init__(self, bytes_per_second: float):
+        self.rate = float(bytes_per_second or 0)
+        self._next = time.monotonic()
+
+    def take(self, nbytes: int) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        start = max(now, self._next)
+        self._next = start + nbytes / self.rate
+        if self._next > now:
+            time.sleep(self._next - now)
+
+
 def _view(img, ioctx):
     """The replayer's description of an open rbd.Image."""
     ctx = img._ctx
@@ -65,9 +89,13 @@ def _view(img, ioctx):
 
 
 class PoolReplayer:
-    def __init__(self, local_ioctx, remote_ioctx):
+    def __init__(self, local_ioctx, remote_ioctx, copy_bytes_per_second: float = 0,
+                 commit_age_s: float = 5.0):
         self.local = local_ioctx
         self.remote = remote_ioctx
+        self.stats = {"bytes_copied": 0, "entries_replayed": 0, "snapshots_synced": 0}
+        self.throttle = _Throttle(copy_bytes_per_second)
+        self.commit_age_s = float(commit_age_s)
         self.local_mirror_uuid = store.get(local_ioctx, "mirror_uuid") or ""
         self.remote_mirror_uuid = store.get(remote_ioctx, "mirror_uuid") or ""
         self.local_instance = str(local_ioctx.rados.get_instance_id())
@@ -187,6 +215,16 @@ class PoolReplayer:
                 "instance_id": self.remote_instance}})
 
     # -- actions -------------------------------------------------------------------------------
+    def _copy(self, img, data: bytes, off: int) -> None:
+        # throttled copies go in pieces of ~1/10 s so the rate holds within a big extent
+        piece = max(64 << 10, int(self.throttle.rate / 10)) if self.throttle.rate else len(data)
+        view = memoryview(data)
+        for pos in range(0, len(data), piece or 1):
+            chunk = bytes(view[pos:pos + piece])
+            self.throttle.take(len(chunk))
+            img.write(chunk, off + pos)
+            self.stats["bytes_copied"] += len(chunk)
+
     def _execute(self, action, gid, remote_img, local_img, rview):
         kind = action[0]
         if kind == "create_local":
@@ -208,6 +246,7 @@ class PoolReplayer:
                         not s.namespace.get("complete"):
                     from rbd.mirror_api import update_mirror_snapshot
                     update_mirror_snapshot(ctx, s.id, complete=True)
+                    self.stats["snapshots_synced"] += 1
         elif kind == "unlink_peer":
             peer = self._remote_peer_uuid()
             if peer:
@@ -264,6 +303,40 @@ class PoolReplayer:
             pass
         rbd.RBD().remove(self.local, name)
 
+    def _copy_delta(self, remote_img, local_img, prev, point) -> None:
+        """Make local HEAD hold the remote image as of snapshot `point` (None: HEAD), copying
+        only what changed since snapshot `prev` (None: everything)."""
+        from rbd import diff as diff_mod
+        rctx, lctx = remote_img._ctx, local_img._ctx
+        end_snap = rctx.snap_id if point is None else point
+        size = rctx.size_at(end_snap)
+        if lctx.info.size != size:
+            local_img.resize(size)
+        extents = diff_mod.compute(rctx, 0, max(size, rctx.size_at(prev) if prev else 0),
+                                   prev, end_snap, False, False)
+        if point is not None:
+            remote_img.set_snap_by_id(point)
+        try:
+            for off, length, exists in extents:
+                pos, off_end = off, min(off + length, size)
+                while pos < off_end:
+                    n = min(COPY_CHUNK, off_end - pos)
+                    if exists:
+                        self._copy(local_img, remote_img.read(pos, n), pos)
+                    else:
+                        local_img.discard(pos, n)
+                    pos += n
+        finally:
+            remote_img.set_snap(None)
+
+    @staticmethod
+    def _copy_user_snap(rctx, local_img, snap_id) -> None:
+        snap = rctx.info.snaps[snap_id]
+        if local_img._ctx.info.snap_by_name(snap.name) is None:
+            local_img.create_snap(snap.name)
+            if snap.protection_status == 2:
+                local_img.protect_snap(snap.name)
+
     def _sync(self, gid, remote_img, local_img, from_snap, to_snap, between, state):
         from rbd import diff as diff_mod
         from rbd.mirror_api import create_mirror_snapshot
@@ -277,33 +350,9 @@ class PoolReplayer:
             # from zeros
             local_img.discard(0, lctx.info.size)
         for point in points:
-            size = rctx.size_at(point)
-            if lctx.info.size != size:
-                local_img.resize(size)
-            extents = diff_mod.compute(rctx, 0, max(size, rctx.size_at(prev) if prev else 0),
-                                       prev, point, False, False)
-            remote_img.set_snap_by_id(point)
-            try:
-                for off, length, exists in extents:
-                    off_end = min(off + length, size)
-                    if off >= off_end:
-                        continue
-                    pos = off
-                    while pos < off_end:
-                        n = min(COPY_CHUNK, off_end - pos)
-                        if exists:
-                            local_img.write(remote_img.read(pos, n), pos)
-                        else:
-                            local_img.discard(pos, n)
-                        pos += n
-            finally:
-                remote_img.set_snap(None)
+            self._copy_delta(remote_img, local_img, prev, point)
             if point != to_snap:
-                name = rctx.info.snaps[point].name
-                if lctx.info.snap_by_name(name) is None:
-                    local_img.create_snap(name)
-                    if rctx.info.snaps[point].protection_status == 2:
-                        local_img.protect_snap(name)
+                self._copy_user_snap(rctx, local_img, point)
             prev = point
         # local user snapshots created before this point but now protected/unprotected
         extra = {"primary_mirror_uuid": self.remote_mirror_uuid, "primary_snap_id": to_snap,
@@ -337,7 +386,8 @@ class PoolReplayer:
                     if remote_img and committed is not None else []
                 status, actions = journal_plan(
                     rtag, remote_img is not None, ltag, local_img is not None,
-                    bool(rec and rec.get("resync_requested")), len(pending), committed)
+                    bool(rec and (rec.get("resync_requested") or rec.get("bootstrapping"))),
+                    len(pending), committed)
                 self._write_status(gid, status)
                 if not actions:
                     return status
@@ -363,8 +413,9 @@ class PoolReplayer:
         import rbd
         from rbd.mirror import journal
         rctx = remote_img._ctx
-        # register first: events after this point are replayed over the copy (idempotent)
-        journal.register_client(self.remote, rctx.id, self.local_mirror_uuid,
+        # register first: events after this point are replayed over the copy (idempotent);
+        # the ones before it are in the copy, so they can go
+        journal.commit_and_trim(self.remote, rctx.id, self.local_mirror_uuid,
                                 journal.last_tid(self.remote, rctx.id))
         r = rbd.RBD()
         r.create(self.local, remote_img.name, rctx.info.size, order=rctx.info.order,
@@ -373,25 +424,29 @@ class PoolReplayer:
             ctx = img._ctx
             journal.set_tag(self.local, ctx.id, {"owner": self.remote_mirror_uuid,
                                                  "demoted": False})
-            store.put(self.local, {"image_" + ctx.id: {
-                "mode": 0, "global_id": gid, "state": RBD_MIRROR_IMAGE_ENABLED},
-                "global_" + gid: ctx.id})
+            # until the copy is done the image is only a partial one: a replicator killed
+            # before then must start the bootstrap over (replay alone would miss data)
+            rec = {"mode": 0, "global_id": gid, "state": RBD_MIRROR_IMAGE_ENABLED,
+                   "bootstrapping": True}
+            store.put(self.local, {"image_" + ctx.id: rec, "global_" + gid: ctx.id})
             ctx.mirror_bypass = True
-            from rbd import diff as diff_mod
-            size = rctx.info.size
-            for off, length, exists in diff_mod.compute(rctx, 0, size, None, rctx.snap_id,
-                                                        False, False):
-                pos, end = off, min(off + length, size)
-                while pos < end and exists:
-                    n = min(COPY_CHUNK, end - pos)
-                    img.write(remote_img.read(pos, n), pos)
-                    pos += n
+            # user snapshots first, oldest first, each as a delta over the previous one
+            prev = None
+            for snap_id in sorted(rctx.info.snaps):
+                if rctx.info.snaps[snap_id].namespace_type == RBD_SNAP_NAMESPACE_TYPE_USER:
+                    self._copy_delta(remote_img, img, prev, snap_id)
+                    self._copy_user_snap(rctx, img, snap_id)
+                    prev = snap_id
+            self._copy_delta(remote_img, img, prev, None)
+            rec.pop("bootstrapping")
+            store.put(self.local, {"image_" + ctx.id: rec})
 
     def _journal_replay(self, remote_id, local_img, pending):
         from rbd.mirror import journal
         ctx = local_img._ctx
         ctx.mirror_bypass = True
         last = None
+        committed_at = time.monotonic()
         for tid, ev in pending:
             op = ev.get("op")
             if op == "write":
@@ -399,7 +454,7 @@ class PoolReplayer:
                 if ev["off"] + len(data) > ctx.info.size:
                     data = data[:max(0, ctx.info.size - ev["off"])]
                 if data:
-                    local_img.write(data, ev["off"])
+                    self._copy(local_img, data, ev["off"])
             elif op in ("discard", "zero"):
                 (local_img.discard if op == "discard" else local_img.write_zeroes)(
                     ev["off"], ev["len"])
@@ -414,5 +469,9 @@ class PoolReplayer:
                 tag["remote_demoted"] = True
                 journal.set_tag(self.local, ctx.id, tag)
             last = tid
+            self.stats["entries_replayed"] += 1
+            if time.monotonic() - committed_at >= self.commit_age_s:
+                journal.commit_and_trim(self.remote, remote_id, self.local_mirror_uuid, last)
+                committed_at = time.monotonic()
         if last is not None:
             journal.commit_and_trim(self.remote, remote_id, self.local_mirror_uuid, last)
