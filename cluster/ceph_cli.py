@@ -31,6 +31,10 @@ _SIGS = {
     "config-key del": ["key"], "config-key rm": ["key"], "config-key exists": ["key"],
     "config-key ls": [], "config-key dump": ["key"], "log last": ["num"],
     "log": ["logtext*"],
+    "auth get-or-create": ["entity", "caps*"], "auth get-or-create-key": ["entity", "caps*"],
+    "auth add": ["entity", "caps*"], "auth caps": ["entity", "caps*"],
+    "auth get": ["entity"], "auth export": ["entity"], "auth print-key": ["entity"],
+    "auth get-key": ["entity"], "auth del": ["entity"], "auth rm": ["entity"],
 }
 _ALIASES = {"-s": "status", "--status": "status", "-v": "version", "--version": "version"}
 
@@ -62,6 +66,7 @@ def main(argv=None) -> int:
     p.add_argument("-c", "--conf")
     p.add_argument("--cluster")
     p.add_argument("--id", "-n", "--name", dest="id")
+    p.add_argument("-k", "--keyring")
     p.add_argument("-f", "--format")
     p.add_argument("-w", "--watch", action="store_true")
     p.add_argument("--watch-seconds", type=float, default=5.0)
@@ -82,7 +87,9 @@ def main(argv=None) -> int:
     if not words and not opts.watch:
         sys.stderr.write("usage: ceph [-c CONF] [-f FORMAT] <command> ...\n")
         return errno.EINVAL
-    cluster = rados.Rados(conffile=opts.conf or "")
+    entity = None if not opts.id else opts.id if "." in opts.id else f"client.{opts.id}"
+    cluster = rados.Rados(name=entity, conffile=opts.conf or "",
+                          conf={"keyring": opts.keyring} if opts.keyring else None)
     try:
         cluster.connect()
         if opts.watch:

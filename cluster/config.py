@@ -132,6 +132,10 @@ OPTIONS: dict[str, Option] = _opts(
     ("auth_client_required", "str", "cephx, none", "auth methods a client accepts"),
     ("auth_cluster_required", "str", "cephx", "auth methods daemons require of each other"),
     ("auth_service_required", "str", "cephx", "auth methods daemons require of clients"),
+    ("key", "str", "", "the entity's secret (base64); takes precedence over keyring"),
+    ("keyfile", "str", "", "file holding the entity's secret; takes precedence over keyring"),
+    ("auth_service_ticket_ttl", "float", "3600.0", "seconds a session ticket is valid",
+     (), 1, None),
     ("log_file", "str", "", "path of the log file ('' = none)"),
     ("log_to_stderr", "bool", "false", "log to stderr"),
     ("admin_socket", "str", "", "admin socket path"),
@@ -198,6 +202,8 @@ OPTIONS: dict[str, Option] = _opts(
     ("rayceph_osds_per_actor", "int", "1", "OSD cores hosted by one Ray actor", (), 1, None),
     ("rayceph_op_batch_window_us", "int", "0", "microseconds an OSD waits to batch ops", (), 0, None),
     ("rayceph_messenger", "str", "socket", "client/OSD transport", ("socket", "ray")),
+    ("rayceph_auth", "str", "auto", "cephx, none, or auto (cephx when an auth_*_required "
+     "key set explicitly lists cephx)", ("auto", "cephx", "none")),
 )
 
 _RAYCEPH_PREFIX = "rayceph_"
@@ -662,7 +668,13 @@ class CephConfig:
     def to_dict(self) -> dict[str, str]:
         """{option: value} of every known option, as `get` returns them (so that
         `CephConfig().set(k, v)` for each item reproduces this configuration)."""
-        return {name: self.get(name) for name in OPTIONS}
+        values = {name: self.get(name) for name in OPTIONS}
+        if values.get("rayceph_auth") == "auto":
+            # `auto` depends on which keys were set explicitly, which a copy of every
+            # value loses: hand over the decision instead
+            from cluster.auth import cluster_auth_mode
+            values["rayceph_auth"] = cluster_auth_mode(self)
+        return values
 
     def validate(self) -> None:
         """Check the values the cluster bootstrap depends on; raises ValueError naming the

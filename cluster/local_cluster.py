@@ -27,7 +27,7 @@ class LocalCluster:
 
         self.fsid = fsid or str(uuid.uuid4())
         self.cond = threading.Condition(threading.RLock())
-        self.mon = MonitorCore(build_initial_osdmap(conf, self.fsid))
+        self.mon = MonitorCore(build_initial_osdmap(conf, self.fsid), conf=conf)
         osdmap = self.mon.get_osdmap()
         self.osds = {osd_id: OSDService(osd_id) for osd_id in sorted(osdmap.osds)}
         with self.cond:

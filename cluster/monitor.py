@@ -92,6 +92,8 @@ class MonitorCore(StatusCommands, FailureHandling):
         self._log_seq = 0
         self.start_time = clock()
         self._last_health: dict[str, str] = {}
+        from .mon_auth import AuthMonitor
+        self.auth = AuthMonitor.attach(self, conf)      # auth none unless conf asks for cephx
         self._handlers = self._command_table()
         self._init_failure_handling()
         self._last_health = {k: v["summary"]["message"]
@@ -371,9 +373,15 @@ class MonitorCore(StatusCommands, FailureHandling):
         self._last_health = now
 
     # == command dispatch ===================================================================
-    def handle_command(self, cmd: Any, inbuf: bytes = b"") -> tuple[int, bytes, str]:
+    def auth_call(self, op: str, *args):
+        """Authentication and the commands/calls of cephx sessions (cluster/mon_auth.py)."""
+        return self.auth.rpc(self, op, *args)
+
+    def handle_command(self, cmd: Any, inbuf: bytes = b"",
+                       session=None) -> tuple[int, bytes, str]:
         """Run one monitor command (a dict, or its JSON text, or a one-element list of it)
-        and return (ret, outbuf, outs) as Ceph's monitor does. Never raises."""
+        and return (ret, outbuf, outs) as Ceph's monitor does. Never raises. With cephx,
+        `session` (gid, token) must be live and its mon caps allow the command."""
         try:
             if isinstance(cmd, (bytes, bytearray)):
                 cmd = cmd.decode("utf-8", "replace")
@@ -398,6 +406,9 @@ class MonitorCore(StatusCommands, FailureHandling):
             handler = self._handlers.get(" ".join(prefix.split()))
             if handler is None:
                 return -errno.EINVAL, b"", "command not known"
+            denied = self.auth.check_command(session, " ".join(prefix.split()), cmd)
+            if denied:
+                return denied
             if not isinstance(inbuf, (bytes, bytearray, memoryview)):
                 inbuf = b"" if inbuf is None else str(inbuf).encode()
             ret, out, outs = handler(_Args(cmd), bytes(inbuf))
@@ -445,6 +456,7 @@ class MonitorCore(StatusCommands, FailureHandling):
         }
         for op in ("get", "set", "put", "del", "rm", "exists", "ls", "list", "dump"):
             t[f"config-key {op}"] = getattr(self, f"_cmd_ck_{op}")
+        t.update(self.auth.command_table())
         return t
 
     # -- helpers ------------------------------------------------------------------------

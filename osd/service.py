@@ -61,6 +61,7 @@ from osd.messages import (
     ALL_NSPACES, OSDOpReply, OSDOpRequest, OpOutcome, PGActivate, PGActivateAck, PGNotify,
     PGPull, PGPush, PGPushAck, PGQuery, PGRemove, Ready, RepOp, SNAP_HEAD,
 )
+from osd.caps import check_listing, check_request
 from osd.object_store import MemStore, ObjectStore
 from osd.ops import DEFAULT_WATCH_TIMEOUT_S, OpError, classify
 from osd.peering import CRUSH_ITEM_NONE, IntervalTracker, Peering
@@ -289,6 +290,9 @@ class OSDService:
         pool = osdmap.pools.get(req.pool)
         if pool is None:
             return _reply(-errno.ENOENT)
+        denied = check_request(osdmap, req, self.clock())     # cephx session and OSD caps
+        if denied:
+            return _reply(denied)
         misdirected_retry = self.epoch if req.epoch < self.epoch else self.epoch + 1
         if not 0 <= req.pgid < pool.pg_num:
             return _reply(0, retry_epoch=misdirected_retry)
@@ -722,10 +726,14 @@ class OSDService:
 
     # -- listing and stats ---------------------------------------------------------------------
     def pgls(self, pool: int, pgid: int, nspace: str = "", cursor=None,
-             max_entries: int = 1024) -> tuple[list, tuple | None]:
+             max_entries: int = 1024, gid: int | None = None) -> tuple[list, tuple | None]:
         """Heads (whiteouts skipped) of one PG in (nspace, oid, key) order: entries
         [(nspace, oid, key)] and the cursor to continue from, or None at the end.
-        `nspace` ALL_NSPACES lists every namespace; the cursor is opaque to callers."""
+        `nspace` ALL_NSPACES lists every namespace; the cursor is opaque to callers.
+        With cephx, client `gid` needs read caps there, else -EACCES / -EPERM (an int)."""
+        denied = check_listing(self.osdmap, gid, pool, nspace, self.clock())
+        if denied:
+            return denied
         if type(max_entries) is not int or max_entries <= 0:
             max_entries = 1024
         all_ns = nspace == ALL_NSPACES

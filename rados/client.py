@@ -92,13 +92,28 @@ def connect(conf, entity: str = "client.admin", timeout: float = 0) -> "ClusterC
     return ClusterClient(conf, transport, entity, timeout or 30.0)
 
 
+def _authenticate(conf, monc, entity: str):
+    """cephx at connect (cluster/auth.py); the MonClient is closed when it fails."""
+    from cluster.auth import client_authenticate
+
+    try:
+        session = client_authenticate(conf, monc.call, entity)
+    except Exception:
+        monc.close()
+        raise
+    if session is not None:
+        session.start_renewal()
+    return session
+
+
 class ClusterClient:
     def __init__(self, conf, transport, entity: str, timeout_s: float):
         self.conf = conf
         self.transport = transport
         self.name = entity
         self.monc = MonClient(transport, timeout_s)
-        self.gid = self.monc.call("alloc_gid")
+        self.session = _authenticate(conf, self.monc, entity)   # cephx ticket, None for none
+        self.gid = self.session.gid if self.session else self.monc.call("alloc_gid")
         self.fsid = self.monc.osdmap.fsid
         op_timeout = float(conf.get("rados_osd_op_timeout") or 0) or DEFAULT_OP_TIMEOUT_S
         self.op_timeout_s = op_timeout
@@ -117,9 +132,14 @@ class ClusterClient:
 
     # -- monitor ------------------------------------------------------------------------------
     def mon_command(self, cmd, inbuf: bytes = b"", timeout: float = 0):
+        if self.session is not None:
+            return tuple(self.monc.call("auth_call", "command", self.session.ident, cmd, inbuf,
+                                        timeout_s=timeout or None))
         return self.monc.command(cmd, inbuf, timeout or None)
 
     def mon_call(self, method: str, *args):
+        if self.session is not None:
+            return self.monc.call("auth_call", "call", self.session.ident, method, *args)
         return self.monc.call(method, *args)
 
     def wait_for_latest_osdmap(self) -> int:
@@ -155,9 +175,12 @@ class ClusterClient:
             cursor = None
             while True:
                 _, primary = self.osdmap.pg_to_acting(pool, seed)
-                entries, cursor = self.transport.osd_call(
-                    primary, "pgls", pool, seed, nspace, cursor, 1024
+                listed = self.transport.osd_call(
+                    primary, "pgls", pool, seed, nspace, cursor, 1024, self.gid
                 ).result(timeout=self.op_timeout_s)
+                if isinstance(listed, int):        # refused by the OSD's cephx caps check
+                    raise PermissionError(-listed, "error listing objects")
+                entries, cursor = listed
                 yield from entries
                 if cursor is None:
                     break
@@ -315,6 +338,8 @@ class ClusterClient:
             except Exception:
                 pass
         self._closed = True
+        if self.session is not None:
+            self.session.stop()
         self.objecter.close()
         self.monc.close()
         self._callbacks.shutdown(wait=False)

@@ -78,6 +78,11 @@ def blocklist(io, addr: str) -> None:
     try:
         add(addr, expire)
     except Exception as exc:     # not supported / refused: the notify still fences the owner
+        err = getattr(exc, "errno", None)
+        if err in (errno.EACCES, errno.EPERM):
+            # the caller's mon caps forbid it: an unfenced break risks split brain, so the
+            # break fails as librbd's BreakRequest fails it
+            raise RbdError(-err, "failed to blocklist lock owner") from None
         log.debug("blocklist_add(%s) failed: %s", addr, exc)
 
 
