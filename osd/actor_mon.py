@@ -137,6 +137,10 @@ class MonitorAndTimers:
                 if now >= next_beacon:
                     next_beacon = now + hb.interval_s
                     self._mon_send("osd_beacon", self.osd_id)
+                    # reports still standing are repeated (the detector keeps the earliest
+                    # stamp), so one lost while "mon" was blocked is not lost for good
+                    for peer in sorted(hb.reported):
+                        self._mon_send("report_failure", self.osd_id, peer, hb.last_rx[peer])
                 if now >= next_stats:
                     next_stats = now + PG_STATS_S
                     self._mon_send("report_pg_stats", self.osd_id, self.service.pg_stats())
