@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 
 from rbd import io as image_io
+from rbd import migration_io
 from rbd import object_map as om_mod
 from rbd.constants import OBJECT_EXISTS, OBJECT_NONEXISTENT, SNAP_HEAD
 from rbd.errors import RbdError
@@ -151,7 +152,10 @@ def compute(ctx, offset, length, from_snap, end_snap, include_parent, whole_obje
     if not objects:
         return []
     parent_extents = []
-    if include_parent and from_snap is None:
+    if include_parent and from_snap is None and migration_io.dst_record(ctx.info) is not None:
+        # a migration destination's objects not yet copied show the source's data
+        parent_extents = migration_io.source_extents(ctx, end_snap, offset, end, whole_object)
+    elif include_parent and from_snap is None:
         parent = ctx.parent_at(end_snap)
         overlap = ctx.overlap_at(end_snap)
         if parent is not None and overlap > offset:

@@ -93,6 +93,23 @@ def read_through(ctx, snap_id: int, extents) -> list:
     return source_of(ctx).start_read(src_snap, clipped).result()
 
 
+def source_extents(ctx, snap_id: int, offset: int, end: int, whole_object: bool) -> list:
+    """[(offset, length)] in [offset, end) where destination view `snap_id` shows source data
+    (diff_iterate's parent extents): a native source's own diff, a raw file's non-zero runs."""
+    src_snap, overlap = stage_for(ctx, snap_id)
+    if overlap <= offset:
+        return []
+    length = min(end, overlap) - offset
+    source = source_of(ctx)
+    src_ctx = getattr(source, "ctx", None)
+    if src_ctx is not None:
+        from rbd import diff
+        return [(o, n) for o, n, exists in diff.compute(
+            src_ctx, offset, length, None, source.resolve_snap(src_snap), True, whole_object)
+            if exists]
+    return [(o, len(d)) for o, d in source.start_read(src_snap, [(offset, length)]).result()]
+
+
 def _stages(ctx) -> list[tuple[int, int, int]]:
     """[(destination snap id, source snap id, overlap)], oldest snapshot first, HEAD last."""
     out = []

@@ -145,11 +145,11 @@ class NativeSource:
             source.head_snap_id = snap.id
         return source
 
-    def _resolve(self, snap_id: int) -> int:
+    def resolve_snap(self, snap_id: int) -> int:
         return self.head_snap_id if snap_id == SNAP_HEAD else snap_id
 
     def size_at(self, snap_id: int = SNAP_HEAD) -> int:
-        return self.ctx.size_at(self._resolve(snap_id))
+        return self.ctx.size_at(self.resolve_snap(snap_id))
 
     def snapshots(self) -> list:
         """The user snapshots a migration recreates, oldest first: [(id, name, size,
@@ -170,7 +170,7 @@ class NativeSource:
         from rbd.io import ReadHandle
         if not extents:
             return _Done([])
-        return ReadHandle(self.ctx, self._resolve(snap_id), extents)
+        return ReadHandle(self.ctx, self.resolve_snap(snap_id), extents)
 
     def close(self) -> None:
         self.ctx.close()

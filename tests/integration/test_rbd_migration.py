@@ -438,3 +438,30 @@ def test_execute_and_commit_while_destination_is_open(ioctx, ioctx2):
         assert not img.features() & rbd.RBD_FEATURE_MIGRATING
     models[None] = bytes(head)
     _check(ioctx2, dst, models)
+
+
+def _diff(img):
+    out = []
+    img.diff_iterate(0, SIZE, None, lambda o, n, e: out.append((o, n, e)))
+    return out
+
+
+def test_diff_iterate_of_a_destination_sees_the_source(ioctx, ioctx2):
+    r = RBD()
+    src, dst = name(), name()
+    models = _make_source(ioctx, src)
+    with Image(ioctx, src, read_only=True) as img:
+        expected = {None: _diff(img)}
+        img.set_snap("s1")
+        expected["s1"] = _diff(img)
+    r.migration_prepare(ioctx, src, ioctx2, dst)
+    with Image(ioctx2, dst, read_only=True) as img:
+        assert _diff(img) == expected[None]
+        raw = bytearray(SIZE)                      # what a sparse export would copy
+        for off, n, exists in expected[None]:
+            if exists:
+                raw[off:off + n] = img.read(off, n)
+        assert bytes(raw) == models[None]
+        img.set_snap("s1")
+        assert _diff(img) == expected["s1"]
+    r.migration_abort(ioctx2, dst)
