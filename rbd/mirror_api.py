@@ -2,8 +2,9 @@
 
 Pool state lives in the pool's `rbd_mirroring` omap (rbd/mirror/store.py); per-image
 primary-ness in snapshot mode is the state of the newest MIRROR-namespace snapshot
-(rbd/mirror/image_state.py). Journal-mode mirroring and encryption are not implemented
-(FunctionNotSupported, ENOSYS). Errors follow spec 4.3 / librbd's api/Mirror.cc.
+(rbd/mirror/image_state.py); in journal mode it is the image journal's tag
+(rbd/mirror/journal.py). Encryption is not implemented (FunctionNotSupported, ENOSYS).
+Errors follow spec 4.3 / librbd's api/Mirror.cc.
 """
 from __future__ import annotations
 

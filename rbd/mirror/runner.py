@@ -144,7 +144,7 @@ class PoolReplayer:
 
     # -- one pass ------------------------------------------------------------------------------
     def replicate_once(self) -> dict:
-        """Replay every snapshot-mode image of the remote pool until idle; returns
+        """Replay every mirrored image of the remote pool (either mode) until idle; returns
         {global_id: (state, description)}."""
         if store.get(self.local, "mirror_mode", RBD_MIRROR_MODE_DISABLED) == \
                 RBD_MIRROR_MODE_DISABLED:
