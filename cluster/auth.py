@@ -322,6 +322,15 @@ class ClientSession:
         if self._stop is not None:
             self._stop.set()
 
+    def logout(self) -> None:
+        """Stop renewing and end the session at the monitor (best effort: it expires
+        anyway), so maps do not carry sessions of clients that are gone."""
+        self.stop()
+        try:
+            self._call("auth_call", "logout", *self.ident)
+        except Exception:
+            pass
+
 
 def client_authenticate(conf, call, entity: str) -> ClientSession | None:
     """Authenticate `entity` with the monitor through `call(method, *args)` (MonClient's

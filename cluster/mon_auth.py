@@ -5,11 +5,13 @@ Pure: the monitor core owns one `AuthMonitor` (see `attach`) and calls it; the c
 the random source are injected. Invariants:
 
 * in auth `none` every caller may do everything and no session is needed (as before);
-* in `cephx` a caller is a session (gid, token) created by `authenticate` after a
-  challenge/response proof (cluster/auth.py); a command or internal call without a live
-  session fails -EACCES, a command the entity's mon caps do not allow fails -EACCES
+* in `cephx` a client is a session (gid, token) created by `authenticate` after a
+  challenge/response proof (cluster/auth.py); its commands and internal calls come through
+  `rpc` and fail -EACCES without a live session, a command the entity's mon caps do not allow fails -EACCES
   "access denied" (Ceph's Monitor::handle_command), a pool op they do not allow -EPERM
-  (Ceph's enforce_pool_op_caps);
+  (Ceph's enforce_pool_op_caps); the hosts' own commands (`handle_command` called
+  directly, session OPERATOR: rayceph status, fault injection) are Ceph's admin socket
+  and are not checked;
 * every change of entities, caps or sessions is published in the OSDMap as an
   `AuthView` (no keys in it), so OSDs check ops against the same state; `auth del` and
   `auth caps` take effect at once (Ceph: at the next ticket renewal);
@@ -76,6 +78,16 @@ _CALL_CAPS = {
 }
 _POOL_WRITE_CALLS = ("selfmanaged_snap_create", "selfmanaged_snap_remove", "namespace_add",
                      "namespace_remove")
+
+
+# What the monitor's hosts pass for their own commands (rayceph status, fault injection):
+# Ceph's admin socket, outside cephx. Clients always come through `rpc` with a session.
+OPERATOR = "operator"
+
+
+def _client_session(session):
+    """A client's session as given; anything but a (gid, token) pair is no session."""
+    return tuple(session) if isinstance(session, (list, tuple)) and len(session) == 2 else None
 
 
 @dataclass
@@ -155,7 +167,7 @@ class AuthMonitor:
     # -- authentication ---------------------------------------------------------------------
     def rpc(self, mon, op: str, *args):
         """The one internal entry clients use: mode | challenge | authenticate | renew |
-        command | call. Returns what the operation returns (ints are -errno)."""
+        logout | command | call. Returns what the operation returns (ints are -errno)."""
         if op == "mode":
             return self.mode
         if op == "challenge":
@@ -164,11 +176,13 @@ class AuthMonitor:
             return self.authenticate(mon, *args)
         if op == "renew":
             return self.renew(*args)
+        if op == "logout":
+            return self.logout(*args)
         if op == "command":
             session, cmd, inbuf = (list(args) + [b""])[:3]
-            return mon.handle_command(cmd, inbuf, session=session)
+            return mon.handle_command(cmd, inbuf, session=_client_session(session))
         if op == "call":
-            session, method, rest = args[0], args[1], args[2:]
+            session, method, rest = _client_session(args[0]), args[1], args[2:]
             if not isinstance(method, str) or method.startswith("_") or \
                     method == "auth_call" or not callable(getattr(mon, method, None)):
                 return -errno.EINVAL
@@ -198,7 +212,9 @@ class AuthMonitor:
             return -errno.EACCES
         gid = mon.alloc_gid()
         token = self.random_bytes(16).hex()
-        expires = self.clock() + self.ticket_ttl_s
+        now = self.clock()
+        expires = now + self.ticket_ttl_s
+        self.sessions = {g: s for g, s in self.sessions.items() if s.expires > now}
         self.sessions[gid] = _Session(entity, token, expires)
         self._changed()
         return gid, token, expires
@@ -211,6 +227,14 @@ class AuthMonitor:
         session.expires = self.clock() + self.ticket_ttl_s
         self._changed()
         return session.expires
+
+    def logout(self, gid, token) -> int:
+        """End a session (the client shut down): 0, or -EACCES if it was not live."""
+        if self._live(gid, token) is None:
+            return -errno.EACCES
+        del self.sessions[gid]
+        self._changed()
+        return 0
 
     def _live(self, gid, token) -> _Session | None:
         session = self.sessions.get(gid) if type(gid) is int else None
@@ -230,7 +254,7 @@ class AuthMonitor:
     # -- cap checks -------------------------------------------------------------------------
     def check_command(self, session, prefix: str, args: dict):
         """None when allowed, else the (ret, outbuf, outs) reply to send."""
-        if self.mode != "cephx":
+        if self.mode != "cephx" or session == OPERATOR:
             return None
         caller = self.caller(session)
         if caller is None:

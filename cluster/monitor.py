@@ -378,10 +378,11 @@ class MonitorCore(StatusCommands, FailureHandling):
         return self.auth.rpc(self, op, *args)
 
     def handle_command(self, cmd: Any, inbuf: bytes = b"",
-                       session=None) -> tuple[int, bytes, str]:
+                       session: Any = "operator") -> tuple[int, bytes, str]:
         """Run one monitor command (a dict, or its JSON text, or a one-element list of it)
-        and return (ret, outbuf, outs) as Ceph's monitor does. Never raises. With cephx,
-        `session` (gid, token) must be live and its mon caps allow the command."""
+        and return (ret, outbuf, outs) as Ceph's monitor does. Never raises. With cephx, a
+        client's `session` (gid, token) must be live and its mon caps allow the command;
+        the default "operator" is the hosts' own channel (Ceph's admin socket)."""
         try:
             if isinstance(cmd, (bytes, bytearray)):
                 cmd = cmd.decode("utf-8", "replace")

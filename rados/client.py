@@ -339,7 +339,7 @@ class ClusterClient:
                 pass
         self._closed = True
         if self.session is not None:
-            self.session.stop()
+            self.session.logout()
         self.objecter.close()
         self.monc.close()
         self._callbacks.shutdown(wait=False)

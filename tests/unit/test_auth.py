@@ -209,12 +209,24 @@ def test_ticket_expiry_and_renewal(tmp_path):
     assert cmd(mon, session, prefix="status") == (-errno.EACCES, b"", "access denied")
     assert mon.auth_call("renew", *session) == -errno.EACCES
     assert mon.auth_call("renew", session[0], "forged") == -errno.EACCES
+    # expired sessions are dropped at the next login; a logout ends one at once
+    other = login(mon, "client.admin", admin_key(mon))
+    assert set(mon.auth.sessions) == {other[0]}
+    assert mon.auth_call("logout", other[0], "forged") == -errno.EACCES
+    epoch = mon.get_osdmap().epoch
+    assert mon.auth_call("logout", *other) == 0
+    assert mon.get_osdmap().epoch == epoch + 1 and mon.get_osdmap().auth.sessions == {}
+    assert cmd(mon, other, prefix="status")[0] == -errno.EACCES
 
 
 def test_commands_and_calls_follow_mon_caps(tmp_path):
     mon = cephx_mon(tmp_path)
     admin = login(mon, "client.admin", admin_key(mon))
     assert cmd(mon, None, prefix="status") == (-errno.EACCES, b"", "access denied")
+    assert mon.auth_call("command", "operator", {"prefix": "status"})[0] == -errno.EACCES
+    assert mon.auth_call("call", "operator", "pool_create", "x") == -errno.EACCES
+    # the hosts' own channel (rayceph status, fault injection) is Ceph's admin socket
+    assert mon.handle_command({"prefix": "status"})[0] == 0
     assert cmd(mon, (admin[0], "forged"), prefix="status")[0] == -errno.EACCES
     ret, out, _ = cmd(mon, admin, prefix="auth get-or-create", entity="client.ro",
                       caps=["mon", "allow r", "osd", "allow rw pool=rbd"])
@@ -315,6 +327,9 @@ def test_auth_command_outputs(tmp_path):
     assert cmd(mon, admin, prefix="auth caps", entity="client.c",
                caps=["mon", "allow rwx pool=a"])[0] == -errno.EINVAL
     assert "client.d" not in mon.auth.entities
+    # caps naming a pool that does not exist are accepted, as Ceph accepts them
+    assert cmd(mon, admin, prefix="auth get-or-create", entity="client.later",
+               caps=["osd", "allow rwx pool=notyet"])[0] == 0
     assert mon.auth.entities["client.c"]["caps"]["mon"] == "profile rbd"
     assert cmd(mon, admin, prefix="auth del", entity="client.zz") == (
         0, b"", "entity client.zz does not exist")
