@@ -21,7 +21,7 @@ import time
 
 from rbd.constants import (
     RBD_CONFIG_SOURCE_CONFIG, RBD_CONFIG_SOURCE_POOL, RBD_SNAP_NAMESPACE_TYPE_TRASH,
-    RBD_TRASH_IMAGE_SOURCE_REMOVING, RBD_TRASH_IMAGE_SOURCE_USER,
+    RBD_TRASH_IMAGE_SOURCE_MIGRATION, RBD_TRASH_IMAGE_SOURCE_REMOVING, RBD_TRASH_IMAGE_SOURCE_USER,
     RBD_TRASH_IMAGE_SOURCE_USER_PARENT,
 )
 from rbd.errors import RbdError, make_ex, name_arg
@@ -430,7 +430,12 @@ class PoolFeaturesMixin:
         image_id = name_arg(image_id, "image_id")
         name = name_arg(name, "name")
         with _errors("error restoring image from trash"):
-            trash_restore_image(_io(ioctx), image_id, name)
+            io = _io(ioctx)
+            if _trash_record(io, image_id)["source"] == RBD_TRASH_IMAGE_SOURCE_MIGRATION:
+                # Ceph restores only user-trashed images; a migration source comes back
+                # through migration_abort
+                raise RbdError(-errno.EINVAL, "image is being migrated")
+            trash_restore_image(io, image_id, name)
 
     # migration (rbd/migration.py)
     def migration_prepare(self, ioctx, image_name, dest_ioctx, dest_image_name, features=None,

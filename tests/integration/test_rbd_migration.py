@@ -465,3 +465,43 @@ def test_diff_iterate_of_a_destination_sees_the_source(ioctx, ioctx2):
         img.set_snap("s1")
         assert _diff(img) == expected["s1"]
     r.migration_abort(ioctx2, dst)
+
+
+def test_migrate_into_a_namespace_with_a_data_pool(ioctx, ioctx2, cluster):
+    r = RBD()
+    src, dst, ns = name(), name(), name("ns")
+    models = _make_source(ioctx, src)
+    with Image(ioctx, src) as img:
+        src_id = img.id()
+    r.namespace_create(ioctx2, ns)
+    nsio = cluster.open_ioctx("migdst")
+    nsio.set_namespace(ns)
+    try:
+        r.migration_prepare(ioctx, src, nsio, dst, data_pool="migsrc")
+        with pytest.raises(InvalidArgument):          # only migration_abort brings it back
+            r.trash_restore(ioctx, src_id, src)
+        status = r.migration_status(nsio, dst)
+        assert (status["dest_pool_namespace"], status["dest_image_name"]) == (ns, dst)
+        with Image(nsio, dst) as img:
+            assert img.data_pool_id() == ioctx.get_pool_id()
+            dst_id = img.id()
+            img.write(b"N" * 10, 0)
+        head = bytearray(models[None])
+        head[0:10] = b"N" * 10
+        models[None] = bytes(head)
+        r.migration_execute(nsio, dst)
+        r.migration_commit(nsio, dst)
+        _check(nsio, dst, models)
+        data_io = cluster.open_ioctx("migsrc")
+        data_io.set_namespace(ns)
+        assert _data_objects(data_io, dst_id)       # the data went to the data pool
+        data_io.close()
+        assert _data_objects(ioctx, src_id) == []
+        with Image(nsio, dst) as img:
+            img.unprotect_snap("s2")
+            img.remove_snap("s1")
+            img.remove_snap("s2")
+        r.remove(nsio, dst)
+        r.namespace_remove(ioctx2, ns)
+    finally:
+        nsio.close()
