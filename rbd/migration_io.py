@@ -17,6 +17,10 @@ Invariants:
   own write. Objects already holding history (clones) are never rebuilt.
 - A copy never removes an object: a stage without data leaves it empty (truncated), so the
   source can no longer show through and the object keeps its clones.
+
+Known window: with destination snapshots the stages are separate writes, so while one is in
+flight a reader on another client may see an older snapshot's bytes in that object's HEAD
+(Ceph closes this with the exclusive lock serialising I/O; here only writers are).
 """
 from __future__ import annotations
 
