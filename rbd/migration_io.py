@@ -18,9 +18,11 @@ Invariants:
 - A copy never removes an object: a stage without data leaves it empty (truncated), so the
   source can no longer show through and the object keeps its clones.
 
-Known window: with destination snapshots the stages are separate writes, so while one is in
-flight a reader on another client may see an older snapshot's bytes in that object's HEAD
-(Ceph closes this with the exclusive lock serialising I/O; here only writers are).
+Known window: with destination snapshots the stages are separate writes. While they are in
+flight a reader on another client may see an older snapshot's bytes in that object's HEAD,
+and without the exclusive-lock feature (which serialises writers) a write from another
+client landing between two stages is overwritten by the later ones. Ceph closes both with
+the exclusive lock; a single client, or writers under exclusive-lock, are safe here.
 """
 from __future__ import annotations
 
