@@ -109,3 +109,18 @@ def test_whatif_reads_ceph_json_and_crushtool_text(tmp_path, capsys):
     # host2 holds 4.75 of 12.25: its shards all move, so about that share of the 192
     fail = next(r for r in rows if r["change"] == "fail host2")
     assert int(fail["shards_moved"]) == int(fail["min_shards"]) > 0
+
+
+def test_recovery_on_the_simulator_copies_what_the_dead_osd_held():
+    from bench.recovery_bench import run_on_sim
+
+    r = run_on_sim(seed=3, osds=5, pg_num=16, objects=40, obj_size=8192)
+    assert r["error"] is None
+    # the monitor needs the grace to mark it down and the down-out interval to mark it out
+    assert r["grace_s"] <= r["t_down"] < r["grace_s"] + 2
+    assert r["t_out"] >= r["t_down"] + r["down_out_s"] - 1
+    assert r["t_out"] <= r["t_clean"]
+    assert 0 < r["held_bytes"] <= r["moved_bytes"]
+    last_t = max(s["t_s"] for s in r["timeline"])
+    assert {s["state"] for s in r["timeline"] if s["t_s"] == last_t} == {"active+clean"}
+    assert any("degraded" in s["state"] for s in r["timeline"])
