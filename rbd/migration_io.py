@@ -22,7 +22,7 @@ Known window: with destination snapshots the stages are separate writes. While t
 flight a reader on another client may see an older snapshot's bytes in that object's HEAD,
 and without the exclusive-lock feature (which serialises writers) a write from another
 client landing between two stages is overwritten by the later ones. Ceph closes both with
-the exclusive lock; a single client, or writers under exclusive-lock, are safe here.
+the exclusive lock; one writer, or writers under exclusive-lock, are safe here.
 """
 from __future__ import annotations
 
