@@ -19,13 +19,13 @@ statuses it writes read as "up" (spec 4.2). Local statuses go to the local pool
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import time
 
 from rbd.constants import (
-    MIRROR_IMAGE_STATUS_STATE_ERROR, MIRROR_IMAGE_STATUS_STATE_STOPPED,
+    MIRROR_IMAGE_STATUS_STATE_ERROR, MIRROR_IMAGE_STATUS_STATE_REPLAYING,
+    MIRROR_IMAGE_STATUS_STATE_STOPPED, MIRROR_IMAGE_STATUS_STATE_SYNCING,
     RBD_MIRROR_IMAGE_ENABLED, RBD_MIRROR_IMAGE_MODE_SNAPSHOT, RBD_MIRROR_MODE_DISABLED,
     RBD_SNAP_NAMESPACE_TYPE_USER,
 )
@@ -70,6 +70,34 @@ class _Throttle:
         self._next = start + nbytes / self.rate
         if self._next > now:
             time.sleep(self._next - now)
+
+
+class _Progress:
+    """Reports a sync's percent copied in the image status, at most every REPORT_S: as
+    "bootstrapping, IMAGE_COPY/COPY_OBJECT N%" for a full copy, else in the replaying JSON
+    (`replay_state` syncing, `syncing_percent`)."""
+    REPORT_S = 0.5
+
+    def __init__(self, runner, gid: str, bootstrap: bool, deltas):
+        self.runner, self.gid, self.bootstrap = runner, gid, bootstrap
+        self.total = sum(length for _, extents in deltas for _, length, _ in extents)
+        self.done = 0
+        self.last = time.monotonic()
+
+    def status(self):
+        pct = int(100 * self.done / self.total) if self.total else 100
+        if self.bootstrap:
+            return MIRROR_IMAGE_STATUS_STATE_SYNCING, \
+                "bootstrapping, IMAGE_COPY/COPY_OBJECT %d%%" % pct
+        return MIRROR_IMAGE_STATUS_STATE_REPLAYING, \
+            replayer.replaying_description("syncing", syncing_percent=pct)
+
+    def advance(self, nbytes: int) -> None:
+        self.done += nbytes
+        now = time.monotonic()
+        if now - self.last >= self.REPORT_S:
+            self.last = now
+            self.runner._write_status(self.gid, self.status())
 
 
 def _view(img, ioctx):
@@ -303,22 +331,28 @@ class PoolReplayer:
             pass
         rbd.RBD().remove(self.local, name)
 
-    def _copy_delta(self, remote_img, local_img, prev, point) -> None:
-        """Make local HEAD hold the remote image as of snapshot `point` (None: HEAD), copying
-        only what changed since snapshot `prev` (None: everything)."""
+    @staticmethod
+    def _delta(rctx, prev, point):
+        """(image size at `point`, extents [(off, len, exists)]) that make a copy of the
+        remote at snapshot `prev` (None: an empty image) equal to it at `point` (None: HEAD)."""
         from rbd import diff as diff_mod
-        rctx, lctx = remote_img._ctx, local_img._ctx
         end_snap = rctx.snap_id if point is None else point
         size = rctx.size_at(end_snap)
-        if lctx.info.size != size:
-            local_img.resize(size)
         extents = diff_mod.compute(rctx, 0, max(size, rctx.size_at(prev) if prev else 0),
                                    prev, end_snap, False, False)
+        return size, [(off, min(off + length, size) - off, exists)
+                      for off, length, exists in extents if off < size]
+
+    def _copy_delta(self, remote_img, local_img, point, delta, progress=None) -> None:
+        """Apply `delta` (from _delta) to local HEAD, reading the remote at `point`."""
+        size, extents = delta
+        if local_img._ctx.info.size != size:
+            local_img.resize(size)
         if point is not None:
             remote_img.set_snap_by_id(point)
         try:
             for off, length, exists in extents:
-                pos, off_end = off, min(off + length, size)
+                pos, off_end = off, off + length
                 while pos < off_end:
                     n = min(COPY_CHUNK, off_end - pos)
                     if exists:
@@ -326,6 +360,8 @@ class PoolReplayer:
                     else:
                         local_img.discard(pos, n)
                     pos += n
+                    if progress is not None:
+                        progress.advance(n)
         finally:
             remote_img.set_snap(None)
 
@@ -338,7 +374,6 @@ class PoolReplayer:
                 local_img.protect_snap(snap.name)
 
     def _sync(self, gid, remote_img, local_img, from_snap, to_snap, between, state):
-        from rbd import diff as diff_mod
         from rbd.mirror_api import create_mirror_snapshot
         lctx = local_img._ctx
         lctx.mirror_bypass = True
@@ -349,11 +384,15 @@ class PoolReplayer:
             # full sync over existing data (resync onto an image, or a pruned base): start
             # from zeros
             local_img.discard(0, lctx.info.size)
+        deltas, base = [], prev
         for point in points:
-            self._copy_delta(remote_img, local_img, prev, point)
+            deltas.append(self._delta(rctx, base, point))
+            base = point
+        progress = _Progress(self, gid, from_snap is None, deltas)
+        for point, delta in zip(points, deltas):
+            self._copy_delta(remote_img, local_img, point, delta, progress)
             if point != to_snap:
                 self._copy_user_snap(rctx, local_img, point)
-            prev = point
         # local user snapshots created before this point but now protected/unprotected
         extra = {"primary_mirror_uuid": self.remote_mirror_uuid, "primary_snap_id": to_snap,
                  "complete": False, "last_copied_object_number": 0}
@@ -431,13 +470,17 @@ class PoolReplayer:
             store.put(self.local, {"image_" + ctx.id: rec, "global_" + gid: ctx.id})
             ctx.mirror_bypass = True
             # user snapshots first, oldest first, each as a delta over the previous one
-            prev = None
-            for snap_id in sorted(rctx.info.snaps):
-                if rctx.info.snaps[snap_id].namespace_type == RBD_SNAP_NAMESPACE_TYPE_USER:
-                    self._copy_delta(remote_img, img, prev, snap_id)
-                    self._copy_user_snap(rctx, img, snap_id)
-                    prev = snap_id
-            self._copy_delta(remote_img, img, prev, None)
+            points = [i for i in sorted(rctx.info.snaps)
+                      if rctx.info.snaps[i].namespace_type == RBD_SNAP_NAMESPACE_TYPE_USER]
+            deltas, base = [], None
+            for point in points + [None]:
+                deltas.append(self._delta(rctx, base, point))
+                base = point
+            progress = _Progress(self, gid, True, deltas)
+            for point, delta in zip(points + [None], deltas):
+                self._copy_delta(remote_img, img, point, delta, progress)
+                if point is not None:
+                    self._copy_user_snap(rctx, img, point)
             rec.pop("bootstrapping")
             store.put(self.local, {"image_" + ctx.id: rec})
 

@@ -329,7 +329,14 @@ def test_snapshot_mode_replicator_killed_mid_sync_resumes(sites):
         img.write(b"2" * delta, MB)
         img.mirror_image_create_snapshot()
     slow = reps.start("b", copy_bytes_per_second=2 * MB)
-    wait_for(lambda: reps.status("b")["stats"].get("bytes_copied", 0) > 0, "the copy to start")
+
+    def progress():
+        with rbd.Image(iob, name, read_only=True) as img:
+            desc = img.mirror_image_get_status()["description"]
+        doc = json.loads(desc.split(", ", 1)[1]) if desc.startswith("replaying, {") else {}
+        return doc.get("syncing_percent")
+    wait_for(lambda: progress() is not None, "the sync to report its progress")
+    assert 0 < progress() < 100
     reps.kill("b")
     assert not _snapshot_synced(ioa, iob, name)      # really killed mid-sync
     del slow
