@@ -170,6 +170,7 @@ def cmd_import(ctx, w):
         f = _in_file(path)
     except OSError as e:
         raise _Fail(f"import error: ({e.errno}) {_strerror(e.errno)}", e.errno)
+    created = False
     try:
         if o.export_format == 2:
             hdr = _read_exact(f, 13)
@@ -190,6 +191,7 @@ def cmd_import(ctx, w):
             if meta.get(b"C", 1) != 1:
                 kw["stripe_unit"], kw["stripe_count"] = meta[b"U"], meta[b"C"]
             rbd.RBD().create(io, name, 0, **kw)
+            created = True
             count = int.from_bytes(_read_exact(f, 8), "little")
             with rbd.Image(io, name) as img:
                 for _ in range(count):
@@ -204,6 +206,7 @@ def cmd_import(ctx, w):
             if o.image_feature:
                 kw["features"] = _features_bits(o.image_feature)
             rbd.RBD().create(io, name, 0, **kw)
+            created = True
             with rbd.Image(io, name) as img:
                 while True:
                     chunk = f.read(_CHUNK)
@@ -213,7 +216,15 @@ def cmd_import(ctx, w):
                     if chunk.count(0) != len(chunk):
                         img.write(chunk, rbd_size)
                     rbd_size += len(chunk)
-    except rbd.Error as e:
+    except (rbd.Error, OSError, _Fail) as e:
+        if created:
+            # as Ceph's import: a failed import leaves no half-written image behind
+            try:
+                rbd.RBD().remove(io, name)
+            except rbd.Error:
+                pass
+        if isinstance(e, _Fail):
+            raise _Fail(str(e).replace("import-diff failed", "import failed", 1), e.code)
         n = _errno_of(e)
         raise _Fail(f"import failed: ({n}) {_strerror(n)}", n)
     finally:

@@ -315,3 +315,22 @@ def test_unknown_commands_and_options_print_usage(conf, capsys):
     assert capsys.readouterr().err.startswith("rbd: ")
     assert rbd_cli.main([]) == 22
     assert capsys.readouterr().out.startswith("usage: rbd <command>")
+
+
+def test_failed_import_leaves_no_half_created_image(conf, cluster, tmp_path, capsys):
+    assert _rbd(conf, "create", "--size", "8M", "impsrc") == 0
+    _write(cluster, "impsrc", b"Z" * (1 << 20), 2 << 20)
+    full = tmp_path / "impsrc.v2"
+    assert _rbd(conf, "export", "--export-format", "2", "impsrc", str(full)) == 0
+    cut = tmp_path / "cut.v2"
+    cut.write_bytes(full.read_bytes()[:len(full.read_bytes()) // 2])
+    capsys.readouterr()
+    assert _rbd(conf, "import", "--export-format", "2", str(cut), "impdst") == 5
+    assert capsys.readouterr().err == \
+        "rbd: import failed: (5) Input/output error: truncated stream\n"
+    assert _rbd(conf, "ls") == 0
+    assert "impdst" not in capsys.readouterr().out.split()
+    assert _rbd(conf, "import", str(tmp_path / "missing"), "impdst") == 2
+    assert capsys.readouterr().err == "rbd: import error: (2) No such file or directory\n"
+    assert _rbd(conf, "import", "--export-format", "2", str(full), "impdst") == 0
+    assert _read(cluster, "impdst") == _read(cluster, "impsrc")
