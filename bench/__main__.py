@@ -20,6 +20,7 @@ import argparse
 import importlib
 import importlib.util
 import os
+import re
 import sys
 import time
 import traceback
@@ -40,6 +41,13 @@ def available(table: dict) -> dict:
     return {name: mod for name, mod in table.items() if importlib.util.find_spec(mod)}
 
 
+def _summary(doc: str) -> str:
+    """The first sentence of a module docstring, without its `python -m bench X`: prefix."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    paragraph = re.sub(r"^`[^`]*`:\s*", "", paragraph)
+    return paragraph.split(". ")[0].rstrip(".")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small sizes (CI smoke, a few minutes)")
     p.add_argument("--out", default="bench-results", help="directory for CSV, PNG, summary")
@@ -54,8 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="\n".join(__doc__.splitlines()[2:]))
     sub = parser.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     for name, mod in {**available(EXPERIMENTS), **CONSOLE}.items():
-        module = importlib.import_module(mod)
-        p = sub.add_parser(name, help=(module.__doc__ or mod).strip().splitlines()[0])
+        try:
+            module = importlib.import_module(mod)
+        except Exception as exc:     # one broken experiment must not hide the others
+            p = sub.add_parser(name, help=f"(cannot be imported: {exc})")
+            _common(p)
+            continue
+        p = sub.add_parser(name, help=_summary(module.__doc__ or mod))
         _common(p)
         if hasattr(module, "add_arguments"):
             module.add_arguments(p)
