@@ -69,12 +69,18 @@ def _hexdump(data: bytes) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _entity(ident):
+    """`--id cinder` or `--name client.cinder` as the entity to connect as (None: admin)."""
+    return None if not ident else ident if "." in ident else f"client.{ident}"
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="rados", add_help=False)
     p.add_argument("-c", "--conf")
     p.add_argument("--cluster")
     p.add_argument("--id", "-n", "--name", dest="id")
+    p.add_argument("-k", "--keyring")
     p.add_argument("-p", "--pool")
     p.add_argument("-N", "--namespace")
     p.add_argument("--all", action="store_true")
@@ -108,7 +114,8 @@ def main(argv=None) -> int:
     if o.words[0] not in _COMMANDS:
         sys.stderr.write(f"unrecognized command {o.words[0]}; -h or --help for usage\n")
         return errno.EINVAL
-    cluster = rados.Rados(conffile=o.conf or "")
+    cluster = rados.Rados(name=_entity(o.id), conffile=o.conf or "",
+                          conf={"keyring": o.keyring} if o.keyring else None)
     try:
         cluster.connect()
         return _run(cluster, o, o.words[0], o.words[1:]) or 0

@@ -62,6 +62,7 @@ def _parser() -> _Parser:
     p.add_argument("--format", choices=["json", "json-pretty", "plain", "xml"], default="plain")
     p.add_argument("--pretty-format", action="store_true")
     p.add_argument("--id", "-n", "--name", dest="id")
+    p.add_argument("-k", "--keyring")
     p.add_argument("-s", "--size")
     p.add_argument("--object-size")
     p.add_argument("--order", type=int)
@@ -97,7 +98,9 @@ def _parser() -> _Parser:
 class _Ctx:
     def __init__(self, opts):
         self.opts = opts
-        self.cluster = rados.Rados(conffile=opts.conf or "")
+        entity = None if not opts.id else opts.id if "." in opts.id else f"client.{opts.id}"
+        self.cluster = rados.Rados(name=entity, conffile=opts.conf or "",
+                                   conf={"keyring": opts.keyring} if opts.keyring else None)
         self.cluster.connect()
         self._ioctxs = []
 

@@ -313,3 +313,31 @@ def test_ceph_cli_auth_commands_and_identity(admin, conffile, tmp_path, capsys):
     assert main(["-c", conffile, "--id", "cli", "-k", str(path), "osd", "pool", "create",
                  "clipool"]) == 0
     assert main(["-c", conffile, "auth", "del", "client.cli"]) == 0
+
+
+def test_rados_and_rbd_cli_connect_as_an_entity(admin, conffile, tmp_path, capsys):
+    from rados.cli import main as rados_main
+    from rbd.cli import main as rbd_main
+
+    # `allow r` alone would not do for `rbd ls`: it calls a class method (as in Ceph)
+    key = make_user(admin, "client.tools", "mon", "profile rbd",
+                    "osd", "allow r class-read pool=rbd")
+    ring = tmp_path / "tools.keyring"
+    ring.write_text(f"[client.tools]\n\tkey = {key}\n")
+    src = tmp_path / "payload"
+    src.write_bytes(b"payload")
+    assert rados_main(["-c", conffile, "-p", "rbd", "put", "cli-obj", str(src)]) == 0
+    capsys.readouterr()
+    assert rados_main(["-c", conffile, "--id", "tools", "-k", str(ring), "-p", "rbd",
+                       "ls"]) == 0
+    assert "cli-obj" in capsys.readouterr().out.split()
+    assert rados_main(["-c", conffile, "--id", "tools", "-k", str(ring), "-p", "rbd",
+                       "put", "cli-obj2", str(src)]) == errno.EPERM
+    capsys.readouterr()
+    assert rbd_main(["-c", conffile, "-n", "client.tools", "-k", str(ring), "ls", "rbd"]) == 0
+    assert rbd_main(["-c", conffile, "--id", "tools", "-k", str(ring), "create", "--size",
+                     "1M", "rbd/cli-img"]) == errno.EPERM
+    wrong = tmp_path / "wrong.keyring"
+    wrong.write_text("[client.tools]\n\tkey = AQBSdFhcAAAAABAAt5IH3I5dlAJ0zUkjdrXDXQ==\n")
+    assert rados_main(["-c", conffile, "--id", "tools", "-k", str(wrong), "-p", "rbd",
+                       "ls"]) == errno.EACCES
