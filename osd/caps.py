@@ -337,7 +337,7 @@ def _osd_match(scan: _Scan) -> OsdMatch:
         pool = _osd_pool(scan)
         nspace = _osd_nspace(scan)
     prefix = ""
-    if nspace is None:
+    if first_ns is None:
         def object_prefix():
             scan.spaces()
             scan.lit("object_prefix")
