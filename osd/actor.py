@@ -267,8 +267,13 @@ class OSDActor(MonitorAndTimers):
         channel = self._peers.get(osd_id)
         if channel is None or getattr(channel, "closed", False):
             handle = ray.get_actor(f"{self.cluster_name}.osd.{osd_id}", namespace=self.namespace)
-            addr = await handle.msgr_addr.remote() if self.messenger == "socket" else None
-            channel = AsyncPeer(tuple(addr)) if addr else RayChannel(handle)
+            if self.messenger == "socket":
+                addr = await handle.msgr_addr.remote()
+                if not addr:    # still starting: the pipe retries (never fall back to Ray)
+                    raise ConnectionError(f"osd.{osd_id} does not serve yet")
+                channel = AsyncPeer(tuple(addr))
+            else:
+                channel = RayChannel(handle)
             self._peers[osd_id] = channel
         return channel
 
