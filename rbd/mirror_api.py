@@ -471,10 +471,7 @@ def disable_for_remove(io, ctx) -> None:
         raise RbdError(-errno.EINVAL, "mirrored image is not primary")
     if rec.get("mode") == RBD_MIRROR_IMAGE_MODE_JOURNAL:
         from rbd.mirror import journal
-        try:
-            ioctx.remove_object(journal.journal_oid(ctx.id))
-        except Exception:
-            pass
+        journal.remove(ioctx, ctx.id)
     if mirror_snaps(ctx.info):
         # removal's own context has no watch (no exclusive lock): use a full open
         from rbd.image_ctx import open_image
@@ -566,7 +563,7 @@ class ImageMirrorMixin:
                 raise RbdError(-errno.EINVAL, "mirrored image is not primary; use force")
             if rec["mode"] == RBD_MIRROR_IMAGE_MODE_JOURNAL:
                 from rbd.mirror import journal
-                journal._put(ioctx, journal.journal_oid(ctx.id), {}, remove=("tag",))
+                journal.remove(ioctx, ctx.id)
             rec["state"] = 0  # RBD_MIRROR_IMAGE_DISABLING
             store.put(ioctx, {"image_" + ctx.id: rec})
             for snap in mirror_snaps(ctx.info):

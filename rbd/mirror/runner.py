@@ -324,11 +324,8 @@ class PoolReplayer:
             remove_snapshot(ctx, s)
         local_img.close()
         store.put(self.local, {}, remove=("image_" + image_id, "global_" + gid))
-        try:
-            from rbd.mirror.journal import journal_oid
-            self.local.remove_object(journal_oid(image_id))
-        except Exception:
-            pass
+        from rbd.mirror import journal
+        journal.remove(self.local, image_id)
         rbd.RBD().remove(self.local, name)
 
     @staticmethod

@@ -205,6 +205,17 @@ def _snapshot_synced(src_io, dst_io, name) -> bool:
         return bool(done) and done[-1]["primary_snap_id"] == newest
 
 
+def _journal_objects(ioctx, image_id, journal) -> dict:
+    """{data object: number of entries} of an image journal's non-empty data objects."""
+    out = {}
+    for set_no in journal.sets(ioctx, image_id):
+        for oid in journal.set_objects(ioctx, image_id, set_no):
+            n = len(journal._omap(ioctx, oid, "", "entry_", 1 << 16))
+            if n:
+                out[oid] = n
+    return out
+
+
 def _info(io, name):
     with rbd.Image(io, name, read_only=True) as img:
         return img.mirror_image_get_info()
@@ -408,6 +419,13 @@ def test_journal_mode_replicator_killed_mid_replay_resumes(sites):
         for i in range(writes):
             img.write(bytes([65 + i % 26]) * block, i * block)
     assert len(journal.entries(ioa, image_id)) == writes
+    # splayed as Ceph's journaler does: entries in journal_data.<pool>.<id>.<n>, not the header
+    prefix = "journal_data.%d.%s." % (ioa.get_pool_id(), image_id)
+    assert _journal_objects(ioa, image_id, journal) and all(
+        oid.startswith(prefix) for oid in _journal_objects(ioa, image_id, journal))
+    assert sum(_journal_objects(ioa, image_id, journal).values()) == writes
+    assert len(_journal_objects(ioa, image_id, journal)) > 1
+    assert journal._omap(ioa, journal.journal_oid(image_id), "", "entry_", 10) == []
     reps.start("b", copy_bytes_per_second=1 * MB, commit_age_s=0.05)
     wait_for(lambda: reps.status("b")["stats"].get("entries_replayed", 0) >= writes // 4,
              "replay to start")
@@ -421,3 +439,4 @@ def test_journal_mode_replicator_killed_mid_replay_resumes(sites):
     assert status["stats"]["entries_replayed"] == left
     assert status["stats"]["bytes_copied"] == left * block
     assert status["fenced"]
+    wait_for(lambda: not _journal_objects(ioa, image_id, journal), "the journal to be trimmed")
