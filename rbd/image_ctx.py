@@ -61,6 +61,7 @@ class ImageCtx:
         self._blocked = 0
         self._last_atime = 0.0
         self._last_mtime = 0.0
+        self._timestamp_intervals: dict = {}   # read once per refresh, as librbd does
         # rbd-mirror writes to non-primary images through contexts with this set
         self.mirror_bypass = False
         # live migration (rbd/migration.py): the source a destination reads through to, and
@@ -156,6 +157,7 @@ class ImageCtx:
             self.info = info
             self.refresh_needed = False
             self.conf_overrides = dict(raw.get("conf") or {})
+            self._timestamp_intervals = {}
             if info.data_pool_id >= 0:
                 self.data_io = self.io.with_pool(info.data_pool_id)
             else:
@@ -403,16 +405,24 @@ class ImageCtx:
             return
         now = time.monotonic()
         if which == "access":
-            interval = self.config("rbd_atime_update_interval")
+            interval = self._timestamp_interval("rbd_atime_update_interval")
             if self._last_atime and now - self._last_atime < interval:
                 return
             self._last_atime = now
         else:
-            interval = self.config("rbd_mtime_update_interval")
+            interval = self._timestamp_interval("rbd_mtime_update_interval")
             if self._last_mtime and now - self._last_mtime < interval:
                 return
             self._last_mtime = now
         self.io.call_future(self.header_oid, "set_timestamp", {"which": which})
+
+    def _timestamp_interval(self, name: str):
+        # Every I/O asks; a config lookup reads the pool's overrides from rbd_info (a round
+        # trip), so the value is kept until the next refresh, as librbd applies config then.
+        value = self._timestamp_intervals.get(name)
+        if value is None:
+            value = self._timestamp_intervals[name] = self.config(name)
+        return value
 
 
 def open_image(io: RadosIO, name=None, image_id=None, snap_name=None, snap_id=None,
