@@ -8,7 +8,8 @@ import sys
 import rbd
 
 from rbd.cli_common import (
-    _extents, _Fail, _Usage, _bytes, _emit, _errno_of, _features_bits, _features_list, _human, _json,
+    _extents, _Fail, _Usage, _bytes, _emit, _errno_of, _features_bits, _features_list, _human,
+    _json,
     _open, _progress, _size, _spec, _strerror, _table, _ts,
 )
 
@@ -78,8 +79,8 @@ def cmd_ls(ctx, w):
             for s in img.list_snaps():
                 prot = img.is_protected_snap(s["name"])
                 rows.append({"image": n, "snap": s["name"], "snap_id": s["id"], "size": s["size"],
-                             "parent": parent, "format": 2, "protected": "true" if prot else "false",
-                             "lock_type": ""})
+                             "parent": parent, "format": 2,
+                             "protected": "true" if prot else "false", "lock_type": ""})
     if _json(o):
         out = []
         for r in rows:
