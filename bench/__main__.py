@@ -8,7 +8,8 @@ Experiments that write `<out>/<name>.csv` and `<out>/<name>.png` (matplotlib, op
   whatif      PGs and bytes a change to a crushtool map would move (pure)
   mirror      rbd-mirror replication (bench/mirror_bench.py, when present)
 Console benchmarks: rados (`rados bench`), rbd (`rbd bench`), crush (bulk mapping speed),
-thrash (seeded fault runs: `python -m bench thrash --seeds 20 --ops 10000`).
+thrash (seeded fault runs: `python -m bench thrash --seeds 20 --ops 10000`), compare (every
+row of the performance issue's table against real Ceph or its reference figures).
 
 `python -m bench all --quick` runs every file-writing experiment at small sizes and writes
 `<out>/summary.txt`. Each experiment module has `run(args)` and, optionally,
@@ -33,7 +34,8 @@ EXPERIMENTS = {
     "scaling": "bench.scaling_bench",
     "mirror": "bench.mirror_bench",
 }
-CONSOLE = {"rados": "bench.rados_bench", "rbd": "bench.rbd_bench", "crush": "bench.crush_bench"}
+CONSOLE = {"rados": "bench.rados_bench", "rbd": "bench.rbd_bench", "crush": "bench.crush_bench",
+           "compare": "bench.compare"}
 
 
 def available(table: dict) -> dict:
