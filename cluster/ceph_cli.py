@@ -36,6 +36,7 @@ _SIGS = {
     "auth get": ["entity"], "auth export": ["entity"], "auth print-key": ["entity"],
     "auth get-key": ["entity"], "auth del": ["entity"], "auth rm": ["entity"],
 }
+_USAGE = "usage: ceph [-c CONF] [-f FORMAT] [-w] <command> ...\n"
 _ALIASES = {"-s": "status", "--status": "status", "-v": "version", "--version": "version"}
 
 
@@ -62,6 +63,10 @@ def _build(words):
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        sys.stdout.write(_USAGE + "commands (longest prefix first): "
+                         + ", ".join(sorted(_SIGS)) + ", status, fsid, version, ...\n")
+        return 0
     p = argparse.ArgumentParser(prog="ceph", add_help=False)
     p.add_argument("-c", "--conf")
     p.add_argument("--cluster")
@@ -85,7 +90,7 @@ def main(argv=None) -> int:
                          "Error EINVAL: invalid command\n")
         return errno.EINVAL
     if not words and not opts.watch:
-        sys.stderr.write("usage: ceph [-c CONF] [-f FORMAT] <command> ...\n")
+        sys.stderr.write(_USAGE)
         return errno.EINVAL
     entity = None if not opts.id else opts.id if "." in opts.id else f"client.{opts.id}"
     cluster = rados.Rados(name=entity, conffile=opts.conf or "",

@@ -76,6 +76,10 @@ def _entity(ident):
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        sys.stdout.write("usage: rados [options] [commands]\ncommands: "
+                         + " ".join(sorted(_COMMANDS)) + "\n")
+        return 0
     p = argparse.ArgumentParser(prog="rados", add_help=False)
     p.add_argument("-c", "--conf")
     p.add_argument("--cluster")

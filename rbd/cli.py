@@ -41,6 +41,8 @@ _COMMANDS = {
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        argv = ["help"]
     try:
         opts = _parser().parse_intermixed_args(argv)
     except _Usage as e:

@@ -145,6 +145,8 @@ def test_rados_usage_errors(conf, capsys):
     assert _rados(conf, "--no-such-option", "lspools") == 22
     assert _obj(conf, "stat") == 22
     assert rados_cli.main(["-c", conf]) == 22
+    assert rados_cli.main(["--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: rados ")
 
 
 def test_ceph_watch_prints_status_then_new_log_lines(conf, capsys):
@@ -176,3 +178,6 @@ def test_ceph_unknown_command_and_option(conf, capsys):
     assert capsys.readouterr().err == ("Invalid command: unused arguments: "
                                        "['--no-such-option']\nError EINVAL: invalid command\n")
     assert ceph_cli.main(["-c", conf]) == 22
+    assert capsys.readouterr().err == "usage: ceph [-c CONF] [-f FORMAT] [-w] <command> ...\n"
+    assert ceph_cli.main(["-h"]) == 0
+    assert capsys.readouterr().out.startswith("usage: ceph ")

@@ -315,6 +315,9 @@ def test_unknown_commands_and_options_print_usage(conf, capsys):
     assert capsys.readouterr().err.startswith("rbd: ")
     assert rbd_cli.main([]) == 22
     assert capsys.readouterr().out.startswith("usage: rbd <command>")
+    for ask in (["help"], ["--help"], ["-h"]):
+        assert rbd_cli.main(ask) == 0
+        assert "commands: " in capsys.readouterr().out
 
 
 def test_failed_import_leaves_no_half_created_image(conf, cluster, tmp_path, capsys):
