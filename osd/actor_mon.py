@@ -91,6 +91,8 @@ class MonitorAndTimers:
             channel = await self.peer(peer)
             await asyncio.wait_for(channel.call("heartbeat_ping", self.osd_id, time.time()),
                                    grace)
+        except asyncio.TimeoutError:
+            return      # a silent peer (paused, or slow): its connection may still be good
         except Exception:
             self.forget_peer(peer)
             return

@@ -222,6 +222,24 @@ def test_primary_dying_mid_write_applies_the_write_once(memstore_cluster):
 
 
 @ray_test
+def test_partitioned_replica_gets_the_write_after_the_heal(memstore_cluster):
+    c = memstore_cluster
+    oid = "partitioned"
+    c.ioctx.write_full(oid, b"v1")
+    _seed, acting, primary = c.acting(oid)
+    replica = [o for o in acting if o != primary][-1]
+    ray.get(c.osd(replica).fault_set.remote({"blocked": [f"osd.{primary}"]}), timeout=10)
+    done = c.ioctx.aio_write_full(oid, b"v2")
+    time.sleep(0.5)
+    assert not done.is_complete(), "acknowledged while a replica was cut off"
+    ray.get(c.osd(replica).fault_clear.remote(), timeout=10)
+    done.wait_for_complete()       # the primary's pipe resends once the link heals
+    assert done.get_return_value() == 0
+    assert c.ioctx.read(oid) == b"v2"
+    c.assert_replicas_identical([oid])
+
+
+@ray_test
 def test_restarted_lmdb_osd_catches_up_by_log_recovery(lmdb_cluster):
     c = lmdb_cluster
     oids = [f"lmdb-{i}" for i in range(24)]
