@@ -228,6 +228,10 @@ def stop_cluster(cluster_name: str) -> int:
     if mon is None:
         return 0
     osd_ids = sorted(ray.get(mon.get_osdmap.remote(), timeout=30).osds)
+    try:    # a cluster another process started: its OSDs know where their data is
+        options = _cluster_osd_options(cluster_name)
+    except ConnectionError:
+        options = {}
     killed = 0
     for name in [f"{cluster_name}.osd.{i}" for i in osd_ids] + [f"{cluster_name}.mon"]:
         handle = _actor(name)
@@ -235,7 +239,7 @@ def stop_cluster(cluster_name: str) -> int:
             ray.kill(handle, no_restart=True)
             killed += 1
     _handles.pop(cluster_name, None)
-    options = _options.pop(cluster_name, None) or {}
+    _options.pop(cluster_name, None)
     if options.get("osd_data_is_temp"):
         shutil.rmtree(options["osd_data"], ignore_errors=True)
     return killed
