@@ -106,7 +106,6 @@ class OSDActor(MonitorAndTimers):
         self.cluster_name = cluster_name
         self.namespace = namespace
         self.osd_id = osd_id
-        self.entity = f"osd.{osd_id}"
         config = service_config(options.get("config", {}))
         store = make_store(options.get("objectstore", "memstore"), options.get("osd_data", ""),
                            osd_id)
@@ -322,8 +321,6 @@ class OSDActor(MonitorAndTimers):
                 self._process(svc.handle_peering_message(msg))
                 results.append(None)
         return results
-
-    # -- time ---------------------------------------------------------------------------------
 
     # -- client ops ---------------------------------------------------------------------------
     async def _admit_client(self, requests: list) -> bool:
