@@ -1,7 +1,7 @@
 """`rayceph mirror ...`: run the rbd-mirror daemon for a cluster.
 
     rayceph mirror start -c configs/site-b.conf [--interval S] [--foreground] [--once]
-                         [--bandwidth BYTES_PER_S] [--commit-age S]
+                         [--bandwidth BYTES_PER_S] [--commit-age S] [--snapshot-interval S]
     rayceph mirror status -c configs/site-b.conf
     rayceph mirror stop -c configs/site-b.conf
 
@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="bytes/s the replicator may copy (0 = unlimited)")
             p.add_argument("--commit-age", type=float, default=5.0,
                            help="seconds between journal commit position updates")
+            p.add_argument("--snapshot-interval", type=float, default=0.0,
+                           help="take a mirror snapshot of this site's primary "
+                                "snapshot-mode images every S seconds (0 = never)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
@@ -40,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         return errno.EINVAL
     from rbd.mirror import daemon
-    tuning = {"copy_bytes_per_second": args.bandwidth, "commit_age_s": args.commit_age} \
-        if args.command == "start" else {}
+    tuning = {"copy_bytes_per_second": args.bandwidth, "commit_age_s": args.commit_age,
+              "snapshot_interval_s": args.snapshot_interval} if args.command == "start" else {}
     if args.command == "start" and (args.foreground or args.once):
         core = daemon.MirrorDaemonCore(args.conf, args.interval, **tuning)
         try:

@@ -440,3 +440,33 @@ def test_journal_mode_replicator_killed_mid_replay_resumes(sites):
     assert status["stats"]["bytes_copied"] == left * block
     assert status["fenced"]
     wait_for(lambda: not _journal_objects(ioa, image_id, journal), "the journal to be trimmed")
+
+
+# -- mirror snapshot schedule ----------------------------------------------------------------
+def test_snapshot_schedule_due():
+    from rbd.mirror.schedule import due
+    assert due(None, 60, 1000.0) and due(900.0, 60, 1000.0)
+    assert not due(990.0, 60, 1000.0)
+    assert not due(None, 0, 1000.0)           # no schedule
+
+
+def test_scheduled_mirror_snapshots_ship_writes(sites):
+    ioa, iob, reps = sites
+    r = RBD()
+    name = _name("sched")
+    r.create(ioa, name, MB, order=20)
+    with rbd.Image(ioa, name) as img:
+        img.mirror_image_enable(rbd.RBD_MIRROR_IMAGE_MODE_SNAPSHOT)
+    wait_for(lambda: _snapshot_synced(ioa, iob, name), "bootstrap of %s" % name)
+    with rbd.Image(ioa, name) as img:
+        img.write(b"scheduled" * 100, 4 * KB)       # no mirror_image_create_snapshot()
+    # site A's replicator takes A's snapshots (`rayceph mirror start ... --snapshot-interval`
+    # retunes a running replicator the same way)
+    ray.get(reps.actors["a"].configure.remote({"snapshot_interval_s": 1.0}), timeout=WAIT_S)
+    try:
+        wait_for(lambda: _same_image(ioa, iob, name), "a scheduled snapshot to ship the write")
+        # the sweep that shipped it may still be snapshotting the site's other images
+        wait_for(lambda: reps.status("a")["stats"]["scheduled_snapshots"] >= 1,
+                 "the replicator to count its scheduled snapshots")
+    finally:
+        ray.get(reps.actors["a"].configure.remote({"snapshot_interval_s": 0}), timeout=WAIT_S)
