@@ -240,6 +240,28 @@ def test_partitioned_replica_gets_the_write_after_the_heal(memstore_cluster):
 
 
 @ray_test
+def test_blocked_client_gets_no_reply_until_healed_and_slow_osd_still_answers(
+        memstore_cluster):
+    c = memstore_cluster
+    oid = "client-blocked"
+    _seed, _acting, primary = c.acting(oid)
+    me = f"client.{c.rados.get_instance_id()}"
+    ray.get(c.osd(primary).fault_set.remote({"blocked": [me]}), timeout=10)
+    done = c.ioctx.aio_write_full(oid, b"held")
+    time.sleep(0.5)
+    assert not done.is_complete()
+    state = ray.get(c.osd(primary).fault_set.remote({"blocked": [], "delay_s": 0.2}),
+                    timeout=10)
+    assert state == {"paused": False, "delay_s": 0.2, "blocked": [], "eio": False}
+    done.wait_for_complete()
+    assert done.get_return_value() == 0
+    started = time.monotonic()
+    assert c.ioctx.read(oid) == b"held"
+    assert time.monotonic() - started >= 0.2        # the injected latency
+    ray.get(c.osd(primary).fault_clear.remote(), timeout=10)
+
+
+@ray_test
 def test_restarted_lmdb_osd_catches_up_by_log_recovery(lmdb_cluster):
     c = lmdb_cluster
     oids = [f"lmdb-{i}" for i in range(24)]
