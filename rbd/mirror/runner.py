@@ -36,6 +36,7 @@ from rbd.mirror.image_state import mirror_snaps
 log = logging.getLogger("rayceph.rbd_mirror")
 MAX_STEPS = 32
 COPY_CHUNK = 4 << 20
+IN_FLIGHT_NS = 5 * 10**9    # journal tids are ns clock values; a write lands well within this
 
 
 def connect_peer(mon_host: str):
@@ -449,10 +450,13 @@ class PoolReplayer:
         import rbd
         from rbd.mirror import journal
         rctx = remote_img._ctx
-        # register first: events after this point are replayed over the copy (idempotent);
-        # the ones before it are in the copy, so they can go
+        # register first: events after this point are replayed over the copy. An event is
+        # journaled before its write lands, so the newest ones may be missing from the
+        # copy: start the replay IN_FLIGHT_NS earlier (replaying an applied write again is
+        # harmless, the events after it follow in order)
+        newest = journal.last_tid(self.remote, rctx.id)
         journal.commit_and_trim(self.remote, rctx.id, self.local_mirror_uuid,
-                                journal.last_tid(self.remote, rctx.id))
+                                max(0, newest - IN_FLIGHT_NS) if newest else 0)
         r = rbd.RBD()
         r.create(self.local, remote_img.name, rctx.info.size, order=rctx.info.order,
                  features=rctx.info.features & ~(1 << 8))
