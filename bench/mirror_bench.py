@@ -118,6 +118,16 @@ class _Watcher(threading.Thread):
             img.close()
 
 
+def _replaying(io_b, name: str) -> bool:
+    """B's copy exists and its replicator is past the bootstrap."""
+    try:
+        with rbd.Image(io_b, name, read_only=True) as img:
+            state = img.mirror_image_get_status().get("state")
+    except rbd.ImageNotFound:
+        return False
+    return state == rbd.MIRROR_IMAGE_STATUS_STATE_REPLAYING
+
+
 def _wait(pred, what: str) -> None:
     deadline = time.monotonic() + TIMEOUT_S
     while not pred():
@@ -138,7 +148,15 @@ def _case(io_a, io_b, mode: int, seconds: float, burst: int) -> dict:
     try:
         img.mirror_image_enable(mode)
         snapshot = mode == rbd.RBD_MIRROR_IMAGE_MODE_SNAPSHOT
-        _wait(lambda: name in r.list(io_b), "the bootstrap on site B")
+        _wait(lambda: _replaying(io_b, name), "the bootstrap on site B")
+        # warm-up: one write through the whole path (the replicator's first replay opens
+        # and locks B's image) before anything is measured
+        spare = (writes + burst) * BLOCK
+        img.write(b"warm-up", spare)
+        if snapshot:
+            img.mirror_image_create_snapshot()
+        with rbd.Image(io_b, name, read_only=True) as copy:
+            _wait(lambda: copy.read(spare, 7) == b"warm-up", "the warm-up write on B")
         watcher = _Watcher(io_b, name)
         watcher.start()
         acked: dict[int, float] = {}
