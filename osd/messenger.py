@@ -33,6 +33,9 @@ MAX_FRAME = 1 << 31
 # asyncio pauses a socket whenever its buffer passes 2 x limit; with the 64 KiB default a
 # 4 MiB write needs dozens of pause/resume rounds. Frames are bounded by the client's batch.
 STREAM_LIMIT = 1 << 26
+# what a client's reader asks the kernel for at once (a frame larger than this gets a
+# buffer of its own size, dropped once decoded)
+READ_BUFFER = 1 << 18
 
 
 def encode(obj) -> list[bytes]:
@@ -164,31 +167,55 @@ class SyncPeer:
                                         daemon=True)
         self._reader.start()
 
-    def _recv_exactly(self, n: int) -> bytearray:
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
-        while got < n:
-            k = self._sock.recv_into(view[got:], n - got)
-            if k == 0:
-                raise ConnectionClosed("peer closed")
-            got += k
-        return buf
-
     def _read_loop(self) -> None:
+        """Receive into one reusable buffer and decode every whole frame it holds: one
+        recv per burst of replies instead of two per frame (header, then payload)."""
+        buf = bytearray(READ_BUFFER)
+        view = memoryview(buf)
+        start = end = 0             # buf[start:end] holds received, undecoded bytes
+        header_size = _HEADER.size
         try:
             while True:
-                (length,) = _HEADER.unpack(self._recv_exactly(_HEADER.size))
-                msg_id, ok, value = pickle.loads(self._recv_exactly(length))
-                with self._waiting_lock:
-                    future = self._waiting.pop(msg_id, None)
-                if future is not None:
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
+                while end - start >= header_size:
+                    (length,) = _HEADER.unpack_from(buf, start)
+                    frame_end = start + header_size + length
+                    if frame_end > end:
+                        break
+                    self._deliver(pickle.loads(view[start + header_size:frame_end]))
+                    start = frame_end
+                if start == end:
+                    start = end = 0
+                    if len(buf) > READ_BUFFER:          # drop a buffer grown for a big frame
+                        view.release()
+                        buf = bytearray(READ_BUFFER)
+                        view = memoryview(buf)
+                need = header_size
+                if end - start >= header_size:
+                    need += _HEADER.unpack_from(buf, start)[0]
+                if start + need > len(buf):
+                    # the frame does not fit behind `start`: move its beginning to the front
+                    # of a buffer that holds it whole
+                    grown = bytearray(max(need, READ_BUFFER))
+                    grown[:end - start] = view[start:end]
+                    view.release()
+                    buf, view = grown, memoryview(grown)
+                    start, end = 0, end - start
+                received = self._sock.recv_into(view[end:])
+                if received == 0:
+                    raise ConnectionClosed("peer closed")
+                end += received
         except Exception as exc:
             self._fail_all(ConnectionClosed(f"connection to {self.addr} lost: {exc!r}"))
+
+    def _deliver(self, message) -> None:
+        msg_id, ok, value = message
+        with self._waiting_lock:
+            future = self._waiting.pop(msg_id, None)
+        if future is not None:
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     def _fail_all(self, exc: Exception) -> None:
         self.closed = True

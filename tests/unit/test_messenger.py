@@ -1,0 +1,97 @@
+"""The socket messenger without Ray: a server in a thread's event loop, a SyncPeer client.
+Frames of every size (many in one recv, one frame across many recvs and bigger than the
+read buffer), replies out of order, exceptions, and a dropped connection."""
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import threading
+
+import pytest
+
+from osd import messenger
+from osd.messages import OSDOpReply, OSDOpRequest, RepOp
+
+
+class _Target:
+    async def echo(self, value):
+        return value
+
+    async def slow_then(self, delay_s, value):
+        await asyncio.sleep(delay_s)
+        return value
+
+    async def fail(self, text):
+        raise ValueError(text)
+
+
+@pytest.fixture
+def server():
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder = {}
+
+    def run():
+        asyncio.set_event_loop(loop)
+
+        async def start():
+            holder["server"], holder["addr"] = await messenger.serve(_Target())
+            ready.set()
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield holder
+    loop.call_soon_threadsafe(holder["server"].close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def test_small_and_huge_frames_come_back_intact_and_matched(server):
+    peer = messenger.SyncPeer(server["addr"])
+    try:
+        payloads = [os.urandom(n) for n in (0, 1, 4096, messenger.READ_BUFFER - 7,
+                                             messenger.READ_BUFFER + 1, 5 << 20)] * 3
+        futures = [peer.call("echo", p) for p in payloads]       # all in flight at once
+        assert [f.result(timeout=30) for f in futures] == payloads
+        many = [peer.call("echo", i) for i in range(2000)]
+        assert [f.result(timeout=30) for f in many] == list(range(2000))
+    finally:
+        peer.close()
+
+
+def test_replies_out_of_order_and_errors_reach_their_caller(server):
+    peer = messenger.SyncPeer(server["addr"])
+    try:
+        slow = peer.call("slow_then", 0.2, "slow")
+        fast = peer.call("echo", "fast")
+        failing = peer.call("fail", "boom")
+        assert fast.result(timeout=10) == "fast"
+        assert slow.result(timeout=10) == "slow"
+        with pytest.raises(ValueError, match="boom"):
+            failing.result(timeout=10)
+    finally:
+        peer.close()
+
+
+def test_a_closed_connection_fails_waiting_calls(server):
+    peer = messenger.SyncPeer(server["addr"])
+    waiting = peer.call("slow_then", 5, "never")
+    peer.close()
+    with pytest.raises(Exception):
+        waiting.result(timeout=10)
+    assert peer.call("echo", 1).exception(timeout=10) is not None
+
+
+def test_data_path_messages_pickle_with_every_field():
+    request = OSDOpRequest(reqid=(4100, 7), pool=2, pgid=5, oid="o", nspace="ns", key="k",
+                           epoch=9, ops=[("write", 0, b"x")], snapc=(3, [3, 2]), snapid=4,
+                           flags=1024, mtime=1.5)
+    reply = OSDOpReply(result=-2, outs=[(0, b"d")], version=3, retry_epoch=8)
+    repop = RepOp(pool=1, pgid=2, epoch=3, transaction=[("t",)], log_entry={"v": 1},
+                  push=None, interval=4)
+    for message in (request, reply, repop):
+        assert pickle.loads(pickle.dumps(message, protocol=5)) == message
