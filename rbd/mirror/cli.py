@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     tuning = {"copy_bytes_per_second": args.bandwidth, "commit_age_s": args.commit_age,
               "snapshot_interval_s": args.snapshot_interval} if args.command == "start" else {}
     if args.command == "start" and (args.foreground or args.once):
+        running = _actor_name_if_running(args.conf)
+        if running:
+            # a second replicator of the site would take the actor for a dead predecessor
+            # and blocklist it
+            print("rbd-mirror is already running as %s" % running, file=sys.stderr)
+            return errno.EBUSY
         core = daemon.MirrorDaemonCore(args.conf, args.interval, **tuning)
         try:
             if args.once:
@@ -82,6 +88,26 @@ def main(argv: list[str] | None = None) -> int:
         ray.get(actor.stop.remote())
         ray.kill(actor)
     return 0
+
+
+def _actor_name_if_running(conffile: str) -> str:
+    """The name of the site's replicator actor when one is alive on the Ray cluster ('' for
+    in-process clusters, and for an embedded Ray this process has not started yet)."""
+    from cluster.config import CephConfig
+    conf = CephConfig()
+    conf.read_file(conffile)
+    address = (conf.get("rayceph_ray_address") or "local").strip()
+    import ray
+    if address == "inprocess" or (address in ("", "local") and not ray.is_initialized()):
+        return ""
+    from cluster.bootstrap import NAMESPACE, ensure_ray
+    ensure_ray(address)
+    name = "%s.rbd-mirror" % (conf.get("rayceph_cluster_name") or "ceph")
+    try:
+        ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        return ""
+    return name
 
 
 if __name__ == "__main__":
