@@ -273,7 +273,7 @@ class PoolReplayer:
             for s in mirror_snaps(ctx.info):
                 if s.namespace.get("primary_snap_id") == action[1] and \
                         not s.namespace.get("complete"):
-                    from rbd.mirror_api import update_mirror_snapshot
+                    from rbd.mirror_image_api import update_mirror_snapshot
                     update_mirror_snapshot(ctx, s.id, complete=True)
                     self.stats["snapshots_synced"] += 1
         elif kind == "unlink_peer":
@@ -287,7 +287,7 @@ class PoolReplayer:
                     if exc.ret != -errno.ENOENT:
                         raise
         elif kind == "prune_local":
-            from rbd.mirror_api import remove_snapshot
+            from rbd.mirror_image_api import remove_snapshot
             for snap_id in action[1]:
                 remove_snapshot(local_img._ctx, snap_id)
         else:
@@ -295,7 +295,7 @@ class PoolReplayer:
 
     def _create_local(self, gid, rview):
         import rbd
-        from rbd.mirror_api import create_mirror_snapshot
+        from rbd.mirror_image_api import create_mirror_snapshot
         r = rbd.RBD()
         r.create(self.local, rview["name"], rview["size"], order=rview["order"],
                  features=rview["features"] & ~(1 << 8) & ~(1 << 6))  # not data-pool/journal
@@ -313,7 +313,7 @@ class PoolReplayer:
 
     def _delete_local(self, gid, local_img):
         import rbd
-        from rbd.mirror_api import remove_snapshot
+        from rbd.mirror_image_api import remove_snapshot
         ctx = local_img._ctx
         ctx.mirror_bypass = True
         name, image_id = local_img.name, ctx.id
@@ -372,7 +372,7 @@ class PoolReplayer:
                 local_img.protect_snap(snap.name)
 
     def _sync(self, gid, remote_img, local_img, from_snap, to_snap, between, state):
-        from rbd.mirror_api import create_mirror_snapshot
+        from rbd.mirror_image_api import create_mirror_snapshot
         lctx = local_img._ctx
         lctx.mirror_bypass = True
         rctx = remote_img._ctx
@@ -396,7 +396,7 @@ class PoolReplayer:
                  "complete": False, "last_copied_object_number": 0}
         rec = store.get(self.local, "image_" + lctx.id)
         # drop the bootstrap placeholder snapshot(s)
-        from rbd.mirror_api import remove_snapshot
+        from rbd.mirror_image_api import remove_snapshot
         for s in mirror_snaps(lctx.info):
             if s.namespace.get("primary_snap_id") == 0 and not s.namespace.get("complete"):
                 remove_snapshot(lctx, s.id)
