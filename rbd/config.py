@@ -122,19 +122,22 @@ def client_value(io, name: str) -> str:
     return str(value)
 
 
-def lookup(io, name: str, image_overrides: dict | None = None) -> tuple[str, int]:
-    """(value string, source) for option `name`."""
+def lookup(io, name: str, image_overrides: dict | None = None,
+           pool: dict | None = None) -> tuple[str, int]:
+    """(value string, source) for option `name`. `pool`: the pool's overrides when the
+    caller already read them (each read is a round trip to rbd_info)."""
     if image_overrides and name in image_overrides:
         return image_overrides[name], RBD_CONFIG_SOURCE_IMAGE
-    pool = pool_overrides(io)
+    if pool is None:
+        pool = pool_overrides(io)
     if name in pool:
         return pool[name], RBD_CONFIG_SOURCE_POOL
     return client_value(io, name), RBD_CONFIG_SOURCE_CONFIG
 
 
-def get(io, name: str, image_overrides: dict | None = None):
+def get(io, name: str, image_overrides: dict | None = None, pool: dict | None = None):
     """The typed value of option `name`."""
-    return _typed(name, lookup(io, name, image_overrides)[0])
+    return _typed(name, lookup(io, name, image_overrides, pool)[0])
 
 
 def is_option(name: str) -> bool:

@@ -78,8 +78,9 @@ def create_image(io, name: str, size: int, order=None, features=None, stripe_uni
     require_namespace(io)
     if _image_exists(io, name):
         raise RbdError(-errno.EEXIST, "rbd image %s already exists" % name)
+    pool_conf = config.pool_overrides(io)       # read once, as librbd's create does
     if not order:
-        order = config.get(io, "rbd_default_order")
+        order = config.get(io, "rbd_default_order", pool=pool_conf)
     if not MIN_ORDER <= order <= MAX_ORDER:
         raise RbdError(-errno.EDOM, "order must be in the range [12, 25]")
     if fmt == 1:
@@ -90,7 +91,7 @@ def create_image(io, name: str, size: int, order=None, features=None, stripe_uni
         return ""
     if features is None:
         try:
-            features = features_from_string(str(config.lookup(io, "rbd_default_features")[0]))
+            features = features_from_string(str(config.lookup(io, "rbd_default_features", pool=pool_conf)[0]))
         except RbdError:
             raise RbdError(-errno.EINVAL, "bad rbd_default_features") from None
     validate_create_features(features)
@@ -98,8 +99,8 @@ def create_image(io, name: str, size: int, order=None, features=None, stripe_uni
     su = stripe_unit or 0
     sc = stripe_count or 0
     if su == 0 and sc == 0:
-        su = config.get(io, "rbd_default_stripe_unit")
-        sc = config.get(io, "rbd_default_stripe_count")
+        su = config.get(io, "rbd_default_stripe_unit", pool=pool_conf)
+        sc = config.get(io, "rbd_default_stripe_count", pool=pool_conf)
     if (su and not sc) or (sc and not su):
         raise RbdError(-errno.EINVAL, "must specify both (or neither) of stripe-unit and "
                        "stripe-count")
@@ -113,7 +114,7 @@ def create_image(io, name: str, size: int, order=None, features=None, stripe_uni
         features &= ~RBD_FEATURE_STRIPINGV2
         su = sc = 0
     if data_pool is None:
-        data_pool = str(config.get(io, "rbd_default_data_pool") or "") or None
+        data_pool = str(config.get(io, "rbd_default_data_pool", pool=pool_conf) or "") or None
     data_pool_id = -1
     if data_pool:
         data_pool_id = _pool_id(io, data_pool)
