@@ -61,7 +61,7 @@ class ImageCtx:
         self._blocked = 0
         self._last_atime = 0.0
         self._last_mtime = 0.0
-        self._timestamp_intervals: dict = {}   # read once per refresh, as librbd does
+        self._io_config: dict = {}   # options read on every I/O, kept until the next refresh
         # rbd-mirror writes to non-primary images through contexts with this set
         self.mirror_bypass = False
         # live migration (rbd/migration.py): the source a destination reads through to, and
@@ -157,7 +157,7 @@ class ImageCtx:
             self.info = info
             self.refresh_needed = False
             self.conf_overrides = dict(raw.get("conf") or {})
-            self._timestamp_intervals = {}
+            self._io_config = {}
             if info.data_pool_id >= 0:
                 self.data_io = self.io.with_pool(info.data_pool_id)
             else:
@@ -405,23 +405,24 @@ class ImageCtx:
             return
         now = time.monotonic()
         if which == "access":
-            interval = self._timestamp_interval("rbd_atime_update_interval")
+            interval = self.io_config("rbd_atime_update_interval")
             if self._last_atime and now - self._last_atime < interval:
                 return
             self._last_atime = now
         else:
-            interval = self._timestamp_interval("rbd_mtime_update_interval")
+            interval = self.io_config("rbd_mtime_update_interval")
             if self._last_mtime and now - self._last_mtime < interval:
                 return
             self._last_mtime = now
         self.io.call_future(self.header_oid, "set_timestamp", {"which": which})
 
-    def _timestamp_interval(self, name: str):
-        # Every I/O asks; a config lookup reads the pool's overrides from rbd_info (a round
-        # trip), so the value is kept until the next refresh, as librbd applies config then.
-        value = self._timestamp_intervals.get(name)
+    def io_config(self, name: str):
+        """`config(name)` for the options every I/O consults: a lookup reads the pool's
+        overrides from rbd_info (a round trip), so the value is kept until the next
+        refresh, which is when librbd applies configuration too."""
+        value = self._io_config.get(name)
         if value is None:
-            value = self._timestamp_intervals[name] = self.config(name)
+            value = self._io_config[name] = self.config(name)
         return value
 
 

@@ -517,8 +517,8 @@ def start_discard(ctx, offset: int, length: int) -> Pending:
     if length == 0:
         return done(0)
     granularity = 0
-    if ctx.config("rbd_skip_partial_discard"):
-        granularity = int(ctx.config("rbd_discard_granularity_bytes") or 0)
+    if ctx.io_config("rbd_skip_partial_discard"):
+        granularity = int(ctx.io_config("rbd_discard_granularity_bytes") or 0)
     return start_writes(ctx, discard_requests(ctx, offset, length, granularity), length)
 
 
