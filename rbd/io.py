@@ -446,10 +446,12 @@ def start_write(ctx, offset: int, data: bytes) -> Pending:
     layout = ctx.layout
     object_size = layout.object_size
     reqs = []
+    # bytes are immutable, so an extent covering all of them travels without a copy
+    whole_bytes = type(data) is bytes and length == len(data)
     for oe in map_extent(layout, offset, length):
         if len(oe.buffer_extents) == 1:
             b_off, b_len = oe.buffer_extents[0]
-            chunk = bytes(view[b_off:b_off + b_len])
+            chunk = data if whole_bytes and b_len == length else bytes(view[b_off:b_off + b_len])
         else:
             chunk = b"".join(bytes(view[b:b + n]) for b, n in oe.buffer_extents)
         reqs.append(ObjWrite(oe.objectno, [("write", oe.offset, chunk)],
