@@ -203,6 +203,8 @@ def table(ours: dict, real: dict | None) -> str:
                      "OSDs, size 3, ±25 % between runs; issue 10), not a cluster measured now")
     lines.append("ratio = times better than the other side (ours/theirs for rates, "
                  "theirs/ours for times)")
+    lines.append("bench writes: each op in flight has its own buffer (one shared buffer would "
+                 "travel once per batch here, once per op in Ceph)")
     for key, why in sorted(ours.get("errors", {}).items()):
         lines.append(f"rayceph {key}: {why}")
     for key, why in sorted((real or {}).get("errors", {}).items()):

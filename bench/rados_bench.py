@@ -40,8 +40,10 @@ class _Window:
         self.slots.release()
 
 
-def _phase(ioctx, kind: str, size: int, depth: int, seconds: float, names: list[str]):
-    payload = os.urandom(size)
+def _phase(ioctx, kind: str, size: int, depth: int, seconds: float, names: list[str],
+           distinct_buffers: int = 1):
+    # see rbd_bench._case: one reused buffer as `rados bench`, or one per op in flight
+    payloads = [os.urandom(size) for _ in range(max(1, distinct_buffers))]
     window = _Window(depth)
     issued, start = 0, time.perf_counter()
     rng = random.Random(7)
@@ -50,7 +52,8 @@ def _phase(ioctx, kind: str, size: int, depth: int, seconds: float, names: list[
         if kind == "write":
             name = f"benchmark_data_{issued}"
             names.append(name)
-            ioctx.aio_write_full(name, payload, oncomplete=window.complete)
+            ioctx.aio_write_full(name, payloads[issued % len(payloads)],
+                                 oncomplete=window.complete)
         else:
             name = names[issued % len(names)] if kind == "seq" else rng.choice(names)
             ioctx.aio_read(name, size, 0, window.complete)

@@ -28,7 +28,8 @@ def _baseline(io_size: int, image_size: int, rand: bool, seconds: float) -> floa
     return n / (time.perf_counter() - start)
 
 
-def _case(img, kind: str, io_size: int, rand: bool, depth: int, seconds: float):
+def _case(img, kind: str, io_size: int, rand: bool, depth: int, seconds: float,
+          distinct_buffers: int = 1):
     slots_sem = threading.Semaphore(depth)
     lock = threading.Lock()
     stats = {"done": 0, "errors": 0}
@@ -40,7 +41,9 @@ def _case(img, kind: str, io_size: int, rand: bool, depth: int, seconds: float):
                 stats["errors"] += 1
         slots_sem.release()
 
-    payload = os.urandom(io_size)
+    # one buffer reused, as `rbd bench` does; several when the caller wants each op in flight
+    # to carry its own (a batch pickles an object shared by several ops once)
+    payloads = [os.urandom(io_size) for _ in range(max(1, distinct_buffers))]
     slots = img.size() // io_size
     rng = random.Random(7)
     issued, start = 0, time.perf_counter()
@@ -48,7 +51,7 @@ def _case(img, kind: str, io_size: int, rand: bool, depth: int, seconds: float):
         slots_sem.acquire()
         off = (rng.randrange(slots) if rand else issued % slots) * io_size
         if kind == "write":
-            img.aio_write(payload, off, complete)
+            img.aio_write(payloads[issued % len(payloads)], off, complete)
         else:
             img.aio_read(off, io_size, complete)
         issued += 1
