@@ -141,7 +141,12 @@ def start_cluster(conf, detached: bool = False) -> str:
     options = osd_options(conf, name, osdmap.fsid, detached)
     _options[name] = options
     _handles[name] = {f"{name}.mon": mon}
-    osds = [_create_osd(name, osd_id, options) for osd_id in sorted(osdmap.osds)]
+    # OSDs created together with the cluster's first map share its history; an OSD made
+    # later (restart of a wiped store) is born at the epoch it first sees
+    booted, _ = ray.get(mon.call.remote("booted_osds"), timeout=START_TIMEOUT_S)
+    fresh = not booted
+    first_options = {**options, "born_with_cluster": fresh}
+    osds = [_create_osd(name, osd_id, first_options) for osd_id in sorted(osdmap.osds)]
     ray.get([osd.start.remote() for osd in osds], timeout=START_TIMEOUT_S)
     return osdmap.fsid
 

@@ -158,9 +158,14 @@ OPTIONS: dict[str, Option] = _opts(
     ("mon_max_pg_per_osd", "uint", "250", "PGs per in OSD above which pool creation fails", (), 1, None),
     ("mon_warn_on_pool_no_redundancy", "bool", "true", "warn about pools of size 1"),
     ("mon_osd_down_out_interval", "secs", "600", "seconds before a down OSD is marked out"),
+    ("mon_osd_min_down_reporters", "uint", "2", "OSDs (from other hosts) that must report a "
+     "peer before it is marked down", (), 1, None),
+    ("mon_osd_report_timeout", "secs", "900", "seconds without a beacon before an OSD is down"),
     ("osd_heartbeat_grace", "int", "20", "seconds without heartbeat before an OSD is down"),
     ("osd_heartbeat_interval", "int", "6", "seconds between OSD heartbeats", (), 1, 86400),
     ("osd_max_backfills", "uint", "1", "concurrent backfills per OSD"),
+    ("osd_backfill_scan_max", "uint", "16", "objects per backfill pull (Ceph's scan default is "
+     "512; ours bounds one message)", (), 1, None),
     ("osd_recovery_max_active", "uint", "0", "concurrent recovery ops per OSD; 0 = by device type"),
     ("osd_objectstore", "str", "bluestore", "OSD object store (ours: see rayceph objectstore)"),
     ("memstore_device_bytes", "size", "1073741824", "capacity reported per memstore OSD"),

@@ -52,6 +52,10 @@ class FailureHandling:
         last = to_epoch or self._osdmap.epoch
         return [m for m in self.map_history if from_epoch < m.epoch <= last]
 
+    def booted_osds(self) -> list[int]:
+        """OSDs that have booted at least once under this monitor."""
+        return sorted(self.incarnations)
+
     # == OSD calls ==========================================================================
     def osd_boot(self, osd_id: int, incarnation: int, addr: Any = None) -> int:
         """An OSD (re)started as `incarnation` and asks to be up. Returns the epoch after

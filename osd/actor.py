@@ -109,6 +109,10 @@ class OSDActor(MonitorAndTimers):
         config = service_config(options.get("config", {}))
         store = make_store(options.get("objectstore", "memstore"), options.get("osd_data", ""),
                            osd_id)
+        if options.get("born_with_cluster") and store.get_store_meta("birth") is None:
+            # created with the cluster: it witnessed every interval there is (nothing
+            # happened before it), like the OSDs of a freshly deployed Ceph cluster
+            store.set_store_meta("birth", 0)
         self.service = OSDService(osd_id, store, peering=True, config=config)
         self.incarnation = time.time_ns()
         self.faults = FaultState()
@@ -162,7 +166,9 @@ class OSDActor(MonitorAndTimers):
 
     async def spawn_options(self) -> dict:
         """The options this OSD was started with (cluster/bootstrap.py restarts peers)."""
-        return dict(self.options)
+        options = dict(self.options)
+        options.pop("born_with_cluster", None)     # a restarted OSD is born when it starts
+        return options
 
     # -- faults -------------------------------------------------------------------------------
     async def fault_set(self, spec: dict) -> dict:

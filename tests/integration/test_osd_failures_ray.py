@@ -90,9 +90,8 @@ class _Cluster:
         raise AssertionError(f"{self.name}: timed out waiting for {what}")
 
     def unclean_pgs(self) -> dict:
-        """{pgid: state} of the pool's PGs that are not active+clean on their primary."""
+        """{pgid: state} of the PGs (every pool) not active+clean on their primary."""
         m = self.osdmap()
-        pool = m.pools[self.pool_id]
         bad = {}
         for osd_id, info in m.osds.items():
             if info.up:
@@ -100,14 +99,15 @@ class _Cluster:
                                                   json.dumps({"prefix": "status"}))[1])
                 if status["epoch"] != m.epoch:
                     bad[f"osd.{osd_id}"] = f"at epoch {status['epoch']} < {m.epoch}"
-        for seed in range(pool.pg_num):
-            acting, primary = m.pg_to_acting(self.pool_id, seed)
-            if primary < 0 or len([o for o in acting if o >= 0]) < pool.size:
-                bad[f"{self.pool_id}.{seed:x}"] = f"acting {acting}"
-                continue
-            state = self.osd_call(primary, "pg_state", self.pool_id, seed)
-            if state != "active+clean":
-                bad[f"{self.pool_id}.{seed:x}"] = state
+        for pool_id, pool in m.pools.items():
+            for seed in range(pool.pg_num):
+                acting, primary = m.pg_to_acting(pool_id, seed)
+                if primary < 0 or len([o for o in acting if o >= 0]) < pool.size:
+                    bad[f"{pool_id}.{seed:x}"] = f"acting {acting}"
+                    continue
+                state = self.osd_call(primary, "pg_state", pool_id, seed)
+                if state != "active+clean":
+                    bad[f"{pool_id}.{seed:x}"] = state
         return bad
 
     def wait_clean(self) -> None:
@@ -168,6 +168,35 @@ def _writers(ioctx, prefix: str, nthreads: int, stop: threading.Event, model: di
     for t in threads:
         t.start()
     return threads
+
+
+@ray_test
+def test_first_booted_osd_lost_for_good_recovers_on_the_others(memstore_cluster):
+    """The OSDs of a new cluster share its whole history: losing the first one to boot
+    (and marking it out) lets its PGs peer, remap and recover on the three others instead of
+    staying 'down' waiting for it (its peers were once counted as born after it)."""
+    c = memstore_cluster
+    # pool 'rbd' is in the cluster's first map, older than every OSD's first boot
+    ioctx = c.rados.open_ioctx("rbd")
+    data = {f"first-{i}": f"object {i}".encode() * 100 for i in range(24)}
+    for oid, value in data.items():
+        ioctx.write_full(oid, value)
+    victim = 0
+    assert bootstrap.kill_osd(c.name, victim)
+    c.wait_down(victim)
+    ret, _, outs = c.rados.mon_command(json.dumps({"prefix": "osd out", "ids": [str(victim)]}),
+                                       b"")
+    assert ret == 0, outs
+    c.wait_clean()
+    for oid, value in data.items():
+        assert ioctx.read(oid, len(value) + 10) == value, oid
+    ioctx.close()
+    bootstrap.spawn_osd(c.name, victim)      # leave the module's cluster whole again
+    ret, _, outs = c.rados.mon_command(json.dumps({"prefix": "osd in", "ids": [str(victim)]}),
+                                       b"")
+    assert ret == 0, outs
+    c.wait_for(f"osd.{victim} up", lambda: c.osdmap().osds[victim].up, timeout_s=30)
+    c.wait_clean()
 
 
 @ray_test
