@@ -70,6 +70,9 @@ class _OsdSession:
         self._send(batch)
 
     def _take_batch(self) -> list[_InFlight]:
+        if len(self.queue) == 1:        # the sequential caller's case: no size to weigh
+            batch = self.in_flight = [self.queue.popleft()]
+            return batch
         batch, size = [], 0
         while self.queue and len(batch) < MAX_BATCH_OPS:
             nbytes = _payload_bytes(self.queue[0].request)

@@ -20,7 +20,8 @@ from rbd import snapshots
 from rbd._rados_io import RadosIO
 from rbd.completion import Completion
 from rbd.constants import (
-    RBD_FEATURE_EXCLUSIVE_LOCK, RBD_FEATURE_FAST_DIFF, RBD_FEATURE_OBJECT_MAP,
+    RBD_FEATURE_EXCLUSIVE_LOCK, RBD_FEATURE_FAST_DIFF, RBD_FEATURE_JOURNALING,
+    RBD_FEATURE_OBJECT_MAP,
     RBD_FLAG_FAST_DIFF_INVALID, RBD_FLAG_OBJECT_MAP_INVALID, RBD_LOCK_MODE_EXCLUSIVE,
     RBD_LOCK_MODE_EXCLUSIVE_TRANSIENT, RBD_LOCK_MODE_SHARED, RBD_SNAP_NAMESPACE_TYPE_GROUP,
     RBD_SNAP_NAMESPACE_TYPE_MIRROR, RBD_SNAP_NAMESPACE_TYPE_TRASH, RBD_SNAP_NAMESPACE_TYPE_USER,
@@ -300,8 +301,11 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
         offset, length = _args.uint(offset), _args.uint(length)
         _args.sint(fadvise_flags)
         ctx = self._enter()
-        with _errors(lambda: "error reading %s %ld~%ld" % (self.name, offset, length)):
+        try:        # not `with _errors(...)`: a generator context manager per 4K op shows
             return image_io.start_read(ctx, offset, length).finish()
+        except RbdError as exc:
+            raise make_ex(exc.ret, "error reading %s %ld~%ld"
+                          % (self.name, offset, length)) from None
 
     @requires_not_closed
     def write(self, data, offset, fadvise_flags=0):
@@ -312,9 +316,12 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
         _args.sint(fadvise_flags)
         length = len(data)
         ctx = self._enter()
-        with _errors(lambda: "error writing to %s" % self.name):
-            _journal(ctx, op="write", off=offset, data=data)
+        try:
+            if _journaling(ctx):
+                _journal(ctx, op="write", off=offset, data=data)
             ret = image_io.start_write(ctx, offset, data).finish()
+        except RbdError as exc:
+            raise make_ex(exc.ret, "error writing to %s" % self.name) from None
         if ret == length:
             return ret
         if ret < length:
@@ -410,8 +417,9 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
             raise TypeError("data must be a byte string")
         offset = _args.uint(offset)
         ctx = self._enter()
-        with _errors(lambda: "error writing to %s" % self.name):
-            _journal(ctx, op="write", off=offset, data=data)
+        if _journaling(ctx):
+            with _errors(lambda: "error writing to %s" % self.name):
+                _journal(ctx, op="write", off=offset, data=data)
         return self._aio(oncomplete, lambda: image_io.start_write(ctx, offset, data),
                          lambda _: 0)
 
@@ -928,6 +936,12 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
 
 
 # -- operations behind the methods ---------------------------------------------------------------
+def _journaling(ctx) -> bool:
+    """Whether _journal could record anything (it imports and checks more per call)."""
+    info = ctx.info
+    return info is not None and bool(info.features & RBD_FEATURE_JOURNALING)
+
+
 def _journal(ctx, **event) -> None:
     """Journal-based mirroring: append the event to the image journal before applying it
     (no-op unless the journaling feature is on); see rbd/mirror/journal.py."""
