@@ -8,7 +8,14 @@ Invariants:
 - An op keeps its reqid across resends, so a primary that already applied it answers from
   its PG log instead of applying it twice.
 - A reply with `retry_epoch` or a dead OSD sends the op back through routing after the
-  client has a newer map; every op has a deadline after which it fails with -ETIMEDOUT.
+  client has a newer map; every op has a deadline after which it fails with -ETIMEDOUT,
+  also while it waits on an OSD that never answers (the watchdog).
+- On every new map (seen by the monc listener or by the next op routed) queued ops whose
+  primary changed move to the new primary, and every op held by a session to an OSD the
+  map shows down is resent and the session dropped, as Ceph's objecter rescans its
+  sessions: a paused or cut-off primary cannot hold ops once the monitor marks it down.
+  Routing and that rescan hold one lock, so an op routed on the new map never overtakes
+  an older op to the same object that the rescan is about to move.
 """
 from __future__ import annotations
 
@@ -32,14 +39,18 @@ DEFAULT_OP_TIMEOUT_S = 120.0
 RETRY_BACKOFF_S = 0.05
 
 
+WATCHDOG_S = 0.5
+
+
 class _InFlight:
-    __slots__ = ("request", "future", "deadline", "attempts")
+    __slots__ = ("request", "future", "deadline", "attempts", "session")
 
     def __init__(self, request: OSDOpRequest, future: Future, deadline: float):
         self.request = request
         self.future = future
         self.deadline = deadline
         self.attempts = 0
+        self.session: _OsdSession | None = None     # the session holding it, if any
 
 
 def _payload_bytes(request: OSDOpRequest) -> int:
@@ -61,13 +72,26 @@ class _OsdSession:
         self.in_flight: list[_InFlight] | None = None
         self.lock = threading.Lock()
 
-    def enqueue(self, op: _InFlight) -> None:
+    def enqueue(self, op: _InFlight) -> list[_InFlight] | None:
+        """Queue `op`; returns the batch the caller must `_send` (outside its locks)."""
         with self.lock:
+            op.session = self
             self.queue.append(op)
             if self.in_flight is not None:
-                return
-            batch = self._take_batch()
-        self._send(batch)
+                return None
+            return self._take_batch()
+
+    def held(self) -> list[_InFlight]:
+        with self.lock:
+            return list(self.in_flight or ()) + list(self.queue)
+
+    def take_back(self, ops: list[_InFlight]) -> None:
+        """Withdraw `ops` (in flight or queued): their replies from here are ignored."""
+        ids = {id(op) for op in ops}
+        with self.lock:
+            self.queue = deque(op for op in self.queue if id(op) not in ids)
+            for op in ops:
+                op.session = None
 
     def _take_batch(self) -> list[_InFlight]:
         if len(self.queue) == 1:        # the sequential caller's case: no size to weigh
@@ -98,10 +122,12 @@ class _OsdSession:
         except Exception as exc:
             log.debug("osd.%d batch failed: %r", self.osd_id, exc)
             for op in batch:
-                self.objecter._retry_later(op, need_newer_map=True)
+                if op.session is self:
+                    self.objecter._retry_later(op, need_newer_map=True)
         else:
             for op, reply in zip(batch, replies):
-                self.objecter._handle_reply(op, reply)
+                if op.session is self:      # else a rescan moved it to another OSD
+                    self.objecter._handle_reply(op, reply)
         with self.lock:
             self.in_flight = None
             next_batch = self._take_batch() if self.queue else None
@@ -120,6 +146,13 @@ class Objecter:
         self._sessions_lock = threading.Lock()
         self._retry_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="objecter-retry")
         self._closed = False
+        self._route_lock = threading.RLock()
+        self._scanned_epoch = monc.osdmap.epoch
+        monc.add_listener(lambda old, new: self._on_new_map())
+        self._stop = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch_deadlines, daemon=True,
+                                          name="objecter-watchdog")
+        self._watchdog.start()
 
     # -- public -------------------------------------------------------------------------------
     def submit(self, pool: int, oid: str, ops: list, nspace: str = "", key: str = "",
@@ -138,12 +171,24 @@ class Objecter:
 
     def close(self) -> None:
         self._closed = True
+        self._stop.set()
         self._retry_pool.shutdown(wait=False, cancel_futures=True)
 
     # -- routing ------------------------------------------------------------------------------
     def _route(self, op: _InFlight) -> None:
+        with self._route_lock:
+            sends = self._rescan_if_new_map()
+            sends.extend(self._route_locked(op))
+        self._send_all(sends)
+
+    def _send_all(self, sends: list) -> None:
+        for session, batch in sends:
+            session._send(batch)
+
+    def _route_locked(self, op: _InFlight) -> list:
+        """Route `op` on the current map; returns the (session, batch) pairs to send."""
         if op.future.done():
-            return
+            return []
         osdmap = self.monc.osdmap
         request = op.request
         pool = osdmap.pools.get(request.pool)
@@ -152,19 +197,76 @@ class Objecter:
                 self._retry_later(op, need_newer_map=True)
             else:
                 op.future.set_result(OSDOpReply(result=-errno.ENOENT))
-            return
+            return []
         seed = osdmap.object_locator_to_pg(request.pool, request.oid, request.nspace, request.key)
         _, primary = osdmap.pg_to_acting(request.pool, seed)
         if primary < 0:
             self._retry_later(op, need_newer_map=True)
-            return
+            return []
         request.pgid = seed
         request.epoch = osdmap.epoch
         if is_notify(request):
             future = self.transport.osd_call(primary, "osd_notify", request)
             future.add_done_callback(lambda f: self._on_single_done(op, f))
-            return
-        self._session(primary).enqueue(op)
+            return []
+        session = self._session(primary)
+        batch = session.enqueue(op)
+        return [(session, batch)] if batch else []
+
+    def _primary(self, osdmap, request: OSDOpRequest) -> int:
+        if request.pool not in osdmap.pools:
+            return -1
+        seed = osdmap.object_locator_to_pg(request.pool, request.oid, request.nspace, request.key)
+        return osdmap.pg_to_acting(request.pool, seed)[1]
+
+    def _on_new_map(self) -> None:
+        with self._route_lock:
+            sends = self._rescan_if_new_map()
+        self._send_all(sends)
+
+    def _rescan_if_new_map(self) -> list:
+        """Move the ops a new map sends elsewhere (call with the route lock held)."""
+        osdmap = self.monc.osdmap
+        if osdmap.epoch == self._scanned_epoch:
+            return []
+        self._scanned_epoch = osdmap.epoch
+        with self._sessions_lock:
+            sessions = list(self._sessions.items())
+        moved: list[_InFlight] = []
+        for osd_id, session in sessions:
+            held = session.held()
+            if not osdmap.is_up(osd_id):
+                # its in-flight call may never return (a paused OSD keeps its socket):
+                # resend everything and let a new session start clean if it comes back
+                with self._sessions_lock:
+                    if self._sessions.get(osd_id) is session:
+                        del self._sessions[osd_id]
+                elsewhere = held
+            else:
+                # in-flight ops stay: a live OSD answers them (with a retry if no longer
+                # primary); queued ones go straight to their new primary
+                in_flight = set(map(id, session.in_flight or ()))
+                elsewhere = [op for op in held if id(op) not in in_flight
+                             and self._primary(osdmap, op.request) != osd_id]
+            if elsewhere:
+                session.take_back(elsewhere)
+                moved.extend(elsewhere)
+        moved.sort(key=lambda op: op.request.reqid[1])     # submission order per object
+        sends: list = []
+        for op in moved:
+            sends.extend(self._route_locked(op))
+        return sends
+
+    def _watch_deadlines(self) -> None:
+        """Fail ops past their deadline even while no reply ever comes (rados_osd_op_timeout)."""
+        while not self._stop.wait(WATCHDOG_S):
+            now = time.monotonic()
+            with self._sessions_lock:
+                sessions = list(self._sessions.values())
+            for session in sessions:
+                for op in session.held():
+                    if now >= op.deadline and not op.future.done():
+                        op.future.set_result(OSDOpReply(result=-errno.ETIMEDOUT))
 
     def _session(self, osd_id: int) -> _OsdSession:
         with self._sessions_lock:

@@ -336,6 +336,41 @@ def test_paused_osd_is_marked_down_and_boots_again_when_resumed(memstore_cluster
 
 
 @ray_test
+def test_op_to_a_paused_primary_goes_to_the_new_primary_once_it_is_marked_down(
+        memstore_cluster):
+    """The client resends what a silent primary holds when the map marks it down (Ceph's
+    objecter rescans its sessions on each map): the write completes without the resume."""
+    c = memstore_cluster
+    oid = "paused-primary"
+    c.ioctx.write_full(oid, b"before")
+    _seed, _acting, primary = c.acting(oid)
+    ray.get(c.osd(primary).fault_set.remote({"paused": True}), timeout=10)
+    try:
+        done = threading.Event()
+        result: list = []
+
+        def write():
+            try:
+                c.ioctx.write_full(oid, b"while paused")
+                result.append("ok")
+            except Exception as exc:
+                result.append(repr(exc))
+            done.set()
+
+        threading.Thread(target=write, daemon=True).start()
+        c.wait_down(primary)
+        assert done.wait(20), "the write stayed with the paused primary"
+        assert result == ["ok"], result
+        assert c.ioctx.read(oid) == b"while paused"
+    finally:
+        ray.get(c.osd(primary).fault_clear.remote(), timeout=10)
+    c.wait_for(f"osd.{primary} up again", lambda: c.osdmap().osds[primary].up, timeout_s=30)
+    c.wait_clean()
+    assert c.ioctx.read(oid) == b"while paused"
+    c.assert_replicas_identical([oid])
+
+
+@ray_test
 def test_replica_store_eio_holds_the_ack_until_it_heals(memstore_cluster):
     c = memstore_cluster
     oid = "eio-object"
