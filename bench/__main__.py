@@ -8,7 +8,8 @@ Experiments that write `<out>/<name>.csv` and `<out>/<name>.png` (matplotlib, op
   whatif      PGs and bytes a change to a crushtool map would move (pure)
   mirror      rbd-mirror replication (bench/mirror_bench.py, when present)
 Console benchmarks: rados (`rados bench`), rbd (`rbd bench`), crush (bulk mapping speed),
-thrash (seeded fault runs: `python -m bench thrash --seeds 20 --ops 10000`), compare (every
+thrash (seeded fault runs: `python -m bench thrash --seeds 20 --ops 10000`; on Ray with
+`--ray`), compare (every
 row of the performance issue's table against real Ceph or its reference figures).
 
 `python -m bench all --quick` runs every file-writing experiment at small sizes and writes
@@ -111,6 +112,10 @@ def run_all(parser, argv_common: list[str], out: str, names=None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "thrash" and "--ray" in argv:
+        from cluster.thrash_ray import main as ray_thrash_main
+
+        return ray_thrash_main([a for a in argv[1:] if a != "--ray"])
     if argv and argv[0] == "thrash":
         from cluster.sim import main as sim_main
 
