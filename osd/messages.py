@@ -8,6 +8,7 @@ set on an instance does.
 from __future__ import annotations
 
 import operator
+import pickle
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -21,7 +22,79 @@ def _pickled_as_field_tuple(cls):
     def __reduce__(self):
         return cls, values(self)
     cls.__reduce__ = __reduce__
+    cls._field_values = staticmethod(values)
     return cls
+
+# -- out-of-band pickling for the socket messenger --------------------------------------------
+# A payload this large travels beside the pickle (osd/messenger.py frames) instead of inside
+# it: pickling a 4 MiB write copied it into a fresh buffer on every hop. Smaller payloads stay
+# in-band, where one copy costs less than a buffer of their own.
+OUT_OF_BAND_MIN_BYTES = 64 << 10
+
+
+def _out_of_band(value, depth: int):
+    """`value` with every large `bytes` inside it (down to `depth` tuple levels) wrapped in a
+    PickleBuffer; the same object when there is none (the common, small case)."""
+    if type(value) is bytes:
+        return pickle.PickleBuffer(value) if len(value) >= OUT_OF_BAND_MIN_BYTES else value
+    if type(value) is not tuple or depth == 0:
+        return value
+    for i, item in enumerate(value):
+        wrapped = _out_of_band(item, depth - 1)
+        if wrapped is not item:
+            return value[:i] + (wrapped,) + tuple(_out_of_band(rest, depth - 1)
+                                                   for rest in value[i + 1:])
+    return value
+
+
+def _list_out_of_band(items: list, depth: int) -> list:
+    out = None
+    for i, item in enumerate(items):
+        wrapped = _out_of_band(item, depth)
+        if wrapped is not item:
+            if out is None:
+                out = list(items)
+            out[i] = wrapped
+    return items if out is None else out
+
+
+def _has_large_arg(items: list) -> bool:
+    """Whether a tuple in `items` holds a large bytes argument: the cheap test that lets a
+    small message keep its plain reduction (this runs for every op a client sends)."""
+    for item in items:
+        for arg in item:
+            if type(arg) is bytes and len(arg) >= OUT_OF_BAND_MIN_BYTES:
+                return True
+    return False
+
+
+def _reduce_request(request: "OSDOpRequest"):
+    cls = OSDOpRequest
+    values = cls._field_values(request)
+    if not _has_large_arg(request.ops):             # (name, args...): data is an arg
+        return cls, values
+    return cls, values[:7] + (_list_out_of_band(request.ops, 1),) + values[8:]
+
+
+def _reduce_reply(reply: "OSDOpReply"):
+    cls = OSDOpReply
+    values = cls._field_values(reply)
+    for out in reply.outs:                          # (rval, data) or (rval, (extents, data))
+        data = out[1] if type(out) is tuple and len(out) == 2 else None
+        if type(data) is tuple and len(data) == 2:
+            data = data[1]
+        if type(data) is bytes and len(data) >= OUT_OF_BAND_MIN_BYTES:
+            return cls, (values[0], _list_out_of_band(reply.outs, 2)) + values[2:]
+    return cls, values
+
+
+def _reduce_repop(repop: "RepOp"):
+    cls = RepOp
+    values = cls._field_values(repop)
+    if not _has_large_arg(repop.transaction):       # (op code, hobj, args...)
+        return cls, values
+    return cls, values[:3] + (_list_out_of_band(repop.transaction, 1),) + values[4:]
+
 
 SNAP_HEAD = 2**64 - 2
 SNAP_DIR = 2**64 - 1
@@ -239,3 +312,8 @@ class Ready:
 
 PEERING_MESSAGES = (PGQuery, PGNotify, PGActivate, PGActivateAck, PGPush, PGPushAck, PGPull,
                     PGRemove)
+
+# the messenger's pickler uses these for the data-path messages (pickle's dispatch_table), so
+# only its frames carry payloads out of band; Ray and copy.deepcopy see the plain reduction
+OUT_OF_BAND_REDUCERS = {OSDOpRequest: _reduce_request, OSDOpReply: _reduce_reply,
+                        RepOp: _reduce_repop}

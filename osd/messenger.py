@@ -5,7 +5,10 @@ caps replicated 4 KiB writes well below real Ceph. A plain socket round trip cos
 microseconds. Ray still owns the processes (actors), their names, lifecycle and the maps;
 the data path (client -> primary -> replicas) travels here.
 
-Wire format: frames of `u32 length | pickle(protocol 5)`. A request is
+Wire format: a frame is `u32 body length | u32 n | n x u32 buffer length | pickle(protocol 5)
+| n raw buffers`. The buffers are the large payloads of data-path messages
+(osd.messages.OUT_OF_BAND_REDUCERS), sent from the caller's own bytes object and rebuilt as
+bytes on the other side, so a 4 MiB write is never copied into a pickle. A request is
 `(msg_id, method, args)`, a reply `(msg_id, ok, value)` where `value` is the result or the
 exception raised. Invariants:
 - one connection delivers requests in order, and the server starts handling them in that
@@ -18,6 +21,7 @@ exception raised. Invariants:
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import logging
 import pickle
@@ -26,9 +30,11 @@ import struct
 import threading
 from concurrent.futures import Future
 
+from osd.messages import OUT_OF_BAND_REDUCERS
+
 log = logging.getLogger("rayceph.msgr")
 
-_HEADER = struct.Struct("<I")
+_HEADER = struct.Struct("<II")     # body length, number of out-of-band buffers
 MAX_FRAME = 1 << 31
 # asyncio pauses a socket whenever its buffer passes 2 x limit; with the 64 KiB default a
 # 4 MiB write needs dozens of pause/resume rounds. Frames are bounded by the client's batch.
@@ -38,11 +44,87 @@ STREAM_LIMIT = 1 << 26
 READ_BUFFER = 1 << 18
 
 
-def encode(obj) -> list[bytes]:
-    """The frame as [header, payload]: written with one gather call, never concatenated
-    (a 4 MiB payload would otherwise be copied once more)."""
-    payload = pickle.dumps(obj, protocol=5)
-    return [_HEADER.pack(len(payload)), payload]
+_BUFFER_LEN = struct.Struct("<I")
+# write the big buffers of a frame with calls of their own rather than joining them to it
+_JOIN_LIMIT = 64 << 10
+
+
+class _Encoder:
+    """A reusable pickler: making one per frame costs more than pickling a small message."""
+
+    def __init__(self):
+        self.stream = io.BytesIO()
+        self.buffers: list = []
+        self.pickler = pickle.Pickler(self.stream, protocol=5,
+                                      buffer_callback=self.buffers.append)
+        self.pickler.dispatch_table = OUT_OF_BAND_REDUCERS
+
+
+# one per thread, by thread id (a threading.local costs more per frame than the lookup);
+# a new thread with a recycled id takes over its predecessor's idle encoder
+_encoders: dict[int, _Encoder] = {}
+
+
+def encode(obj) -> list:
+    """The frame as [header, pickle, raw buffers...]: written with one gather call, never
+    concatenated (a 4 MiB payload would otherwise be copied once more)."""
+    enc = _encoders.get(threading.get_ident())
+    if enc is None:
+        enc = _encoders[threading.get_ident()] = _Encoder()
+    stream, buffers = enc.stream, enc.buffers
+    stream.seek(0)
+    stream.truncate()
+    try:
+        enc.pickler.dump(obj)
+    except BaseException:
+        buffers.clear()
+        raise
+    finally:
+        enc.pickler.clear_memo()
+    skeleton = stream.getvalue()
+    if not buffers:
+        return [_HEADER.pack(len(skeleton), 0), skeleton]
+    raws = [buffer.raw() for buffer in buffers]
+    buffers.clear()
+    lengths = [len(raw) for raw in raws]
+    header = _HEADER.pack(len(skeleton) + 4 * len(raws) + sum(lengths), len(raws))
+    return [header + b"".join(_BUFFER_LEN.pack(n) for n in lengths), skeleton, *raws]
+
+
+def decode(body, nbuffers: int):
+    """The message of a frame body (bytes or a memoryview of it); out-of-band payloads come
+    back as bytes of their own, so nothing keeps the receive buffer alive."""
+    if nbuffers == 0:
+        return pickle.loads(body)
+    view = memoryview(body)
+    lengths = [_BUFFER_LEN.unpack_from(view, 4 * i)[0] for i in range(nbuffers)]
+    start = 4 * nbuffers
+    end = len(view) - sum(lengths)
+    skeleton = view[start:end]
+    buffers = []
+    for length in lengths:
+        buffers.append(bytes(view[end:end + length]))
+        end += length
+    return pickle.loads(skeleton, buffers=buffers)
+
+
+def write_frame(writer: asyncio.StreamWriter, frame: list) -> None:
+    """asyncio's writelines joins its chunks (one more copy of every payload): small chunks
+    go together, each big buffer in a write of its own."""
+    if len(frame) == 2:
+        writer.write(frame[0] + frame[1])
+        return
+    small = frame[0] + frame[1]
+    for chunk in frame[2:]:
+        if len(chunk) < _JOIN_LIMIT:
+            small += bytes(chunk)
+        else:
+            if small:
+                writer.write(small)
+                small = b""
+            writer.write(chunk)
+    if small:
+        writer.write(small)
 
 
 class ConnectionClosed(ConnectionError):
@@ -69,14 +151,13 @@ async def serve(target, host: str = "127.0.0.1", port: int = 0):
                 except Exception:
                     frame = encode((msg_id, False, RuntimeError(repr(exc))))
             async with lock:
-                writer.writelines(frame)
+                write_frame(writer, frame)
                 await writer.drain()
 
         try:
             while True:
-                header = await reader.readexactly(_HEADER.size)
-                (length,) = _HEADER.unpack(header)
-                msg_id, method, args = pickle.loads(await reader.readexactly(length))
+                length, nbuffers = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+                msg_id, method, args = decode(await reader.readexactly(length), nbuffers)
                 if method.startswith("_"):
                     continue
                 asyncio.ensure_future(run(msg_id, method, args))
@@ -116,8 +197,8 @@ class AsyncPeer:
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                (length,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-                msg_id, ok, value = pickle.loads(await reader.readexactly(length))
+                length, nbuffers = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+                msg_id, ok, value = decode(await reader.readexactly(length), nbuffers)
                 waiter = self._waiting.pop(msg_id, None)
                 if waiter is not None and not waiter.done():
                     if ok:
@@ -145,7 +226,7 @@ class AsyncPeer:
         msg_id = next(self._ids)
         waiter = asyncio.get_running_loop().create_future()
         self._waiting[msg_id] = waiter
-        self._writer.writelines(encode((msg_id, method, args)))
+        write_frame(self._writer, encode((msg_id, method, args)))
         return await waiter
 
 
@@ -177,11 +258,11 @@ class SyncPeer:
         try:
             while True:
                 while end - start >= header_size:
-                    (length,) = _HEADER.unpack_from(buf, start)
+                    length, nbuffers = _HEADER.unpack_from(buf, start)
                     frame_end = start + header_size + length
                     if frame_end > end:
                         break
-                    self._deliver(pickle.loads(view[start + header_size:frame_end]))
+                    self._deliver(decode(view[start + header_size:frame_end], nbuffers))
                     start = frame_end
                 if start == end:
                     start = end = 0
@@ -225,13 +306,18 @@ class SyncPeer:
             if not future.done():
                 future.set_exception(exc)
 
-    def _send_all(self, header: bytes, payload: bytes) -> None:
-        sent = self._sock.sendmsg([header, payload])
-        if sent < len(header):
-            self._sock.sendall(header[sent:])
-            sent = len(header)
-        if sent < len(header) + len(payload):
-            self._sock.sendall(memoryview(payload)[sent - len(header):])
+    def _send_all(self, frame: list) -> None:
+        """Gather-send every chunk, resuming after a partial send where it stopped."""
+        sock = self._sock
+        while frame:
+            sent = sock.sendmsg(frame)
+            for i, chunk in enumerate(frame):
+                if sent < len(chunk):
+                    frame = [memoryview(chunk)[sent:], *frame[i + 1:]]
+                    break
+                sent -= len(chunk)
+            else:
+                return
 
     def call(self, method: str, *args) -> Future:
         future: Future = Future()
@@ -242,9 +328,9 @@ class SyncPeer:
         with self._waiting_lock:
             self._waiting[msg_id] = future
         try:
-            header, payload = encode((msg_id, method, args))
+            frame = encode((msg_id, method, args))
             with self._send_lock:
-                self._send_all(header, payload)
+                self._send_all(frame)
         except Exception as exc:
             with self._waiting_lock:
                 self._waiting.pop(msg_id, None)
