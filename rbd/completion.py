@@ -1,7 +1,8 @@
 """rbd.Completion: the handle of an asynchronous image operation.
 
 An aio call submits its object ops in the caller's thread (so per-object order follows call
-order) and hands the gathering to a shared finisher pool. The completion then records the
+order); once their replies are in, a shared finisher pool gathers them (no thread waits on
+an op in flight). The completion then records the
 return value (bytes for reads, 0 for writes, -errno on failure), marks itself complete, runs
 the user's callback, and keeps any exception the callback raised for
 `wait_for_complete_and_cb()` to re-raise.
@@ -71,8 +72,10 @@ class Completion:
         finally:
             self._cb_done.set()
 
-    def _run(self, fn, to_ret=None) -> "Completion":
-        """Run fn() on the finisher; its value (or RbdError) becomes the return value."""
+    def _run(self, fn, to_ret=None, pending=None) -> "Completion":
+        """Run fn() on the finisher; its value (or RbdError) becomes the return value.
+        With `pending` (rbd.io.Pending), fn starts only once its replies are all in, so a
+        finisher thread is taken only while there is work, never to wait for an OSD."""
         def work():
             try:
                 value = fn()
@@ -85,7 +88,10 @@ class Completion:
                 self._finish(-errno.EIO)
                 return
             self._finish(to_ret(value) if to_ret is not None else 0, value)
-        _finisher.submit(work)
+        if pending is None:
+            _finisher.submit(work)
+        else:
+            pending.when_ready(lambda: _finisher.submit(work))
         return self
 
     def _fail(self, ret: int) -> "Completion":

@@ -398,7 +398,7 @@ class Image(ImageMirrorMixin, ImageMigrationMixin):
             pending = start()
         except RbdError as exc:
             return comp._fail(exc.ret)
-        return comp._run(pending.finish, to_ret)
+        return comp._run(pending.finish, to_ret, pending)
 
     @requires_not_closed
     def aio_read(self, offset, length, oncomplete, fadvise_flags=0):

@@ -22,6 +22,7 @@ Invariants:
 from __future__ import annotations
 
 import errno
+import threading
 from dataclasses import dataclass, field
 
 from rbd import migration_io
@@ -91,12 +92,38 @@ def pieces_to_object(pieces, chunks) -> list[list]:
 
 
 class Pending:
-    """Submitted work; `finish()` gathers it and returns the result (or raises RbdError)."""
+    """Submitted work; `finish()` gathers it and returns the result (or raises RbdError).
 
-    def __init__(self, finish, result=None):
+    `futures` are the replies `finish()` waits for first: an aio caller runs `finish()` once
+    they are all done (`when_ready`), so no thread sits blocked on a reply in flight."""
+
+    def __init__(self, finish, result=None, futures=()):
         self._finish = finish
         self._result = result
         self._done = finish is None
+        self.futures = futures
+
+    def when_ready(self, run) -> None:
+        """Call `run()` once every future is done (at once when there is none), on the
+        thread that completes the last one."""
+        futures = self.futures
+        if not futures:
+            run()
+            return
+        if len(futures) == 1:
+            futures[0].add_done_callback(lambda _: run())
+            return
+        remaining = [len(futures)]
+        lock = threading.Lock()
+
+        def one_done(_):
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                run()
+        for future in futures:
+            future.add_done_callback(one_done)
 
     def finish(self):
         if not self._done:
@@ -222,7 +249,8 @@ def start_read(ctx, offset: int, length: int) -> Pending:
         for off, data in pieces:
             buf[off - offset:off - offset + len(data)] = data
         return bytes(buf)
-    return Pending(finish)
+    return Pending(finish, futures=[future for _, future in handle.requests
+                                    if future is not None])
 
 
 def read_sparse(ctx, snap_id: int, offset: int, length: int) -> list:
@@ -330,7 +358,7 @@ def start_writes(ctx, reqs: list[ObjWrite], result, internal: bool = False) -> P
         finally:
             if not internal:
                 ctx.finish_op()
-    return Pending(finish)
+    return Pending(finish, futures=[future for _, future, _ in submitted])
 
 
 def _snapc_upto(info, snap_id: int):

@@ -1,0 +1,44 @@
+"""rbd aio completions gather their replies only once every reply is in: no finisher thread
+waits on an op in flight (rbd.io.Pending.when_ready, rbd.completion.Completion._run)."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+
+from rbd.completion import Completion
+from rbd.io import Pending
+
+
+def test_when_ready_runs_once_after_the_last_future():
+    futures = [Future() for _ in range(3)]
+    calls = []
+    Pending(lambda: None, futures=futures).when_ready(lambda: calls.append(1))
+    futures[2].set_result(None)
+    futures[0].set_result(None)
+    assert calls == []
+    futures[1].set_result(None)
+    assert calls == [1]
+
+
+def test_when_ready_without_futures_runs_at_once():
+    calls = []
+    Pending(None, 5).when_ready(lambda: calls.append(1))
+    assert calls == [1]
+
+
+def test_aio_completion_starts_gathering_only_when_the_reply_is_in():
+    reply = Future()
+    started = threading.Event()
+    seen = []
+
+    def gather():
+        started.set()
+        return reply.result(timeout=0)      # would raise if called before the reply
+
+    pending = Pending(gather, futures=[reply])
+    comp = Completion(None, lambda c: seen.append(c.get_return_value()))
+    comp._run(pending.finish, lambda value: len(value), pending)
+    assert not started.wait(0.2) and not comp.is_complete()
+    reply.set_result(b"abcd")
+    comp.wait_for_complete_and_cb()
+    assert comp.get_return_value() == 4 and seen == [4]
