@@ -66,6 +66,7 @@ class ThrashConfig:
     max_faults: int = 2             # faults active at once (the API refuses unsafe ones)
     clean_timeout_s: float = 120.0
     op_timeout_s: float = 90.0      # rados osd op timeout: longer than any fault's hold
+    messenger: str = "socket"       # client/OSD transport: socket (the default) or ray
 
 
 @dataclass
@@ -92,7 +93,8 @@ def write_conf(path: str, name: str, cfg: ThrashConfig) -> str:
                 f"hosts = {cfg.osds}\n"
                 "osds per host = 1\n"
                 "pools = rbd\n"
-                "objectstore = memstore\n")
+                "objectstore = memstore\n"
+                f"messenger = {cfg.messenger}\n")
     return path
 
 
@@ -579,6 +581,8 @@ def main(argv=None) -> int:
     p.add_argument("--fault-time", type=float, default=None,
                    help="seconds the workload is paced to last (default: scales with --ops)")
     p.add_argument("--clean-timeout", type=float, default=120.0)
+    p.add_argument("--messenger", choices=("socket", "ray"), default="socket",
+                   help="client/OSD transport of the run's cluster")
     p.add_argument("-v", "--verbose", action="store_true", help="print every fault")
     args = p.parse_args(argv)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -586,7 +590,7 @@ def main(argv=None) -> int:
         list(range(args.first_seed, args.first_seed + args.seeds))
     cfg = ThrashConfig(ops=args.ops, clients=args.clients, osds=args.osds, pg_num=args.pg_num,
                        fault_time_s=args.fault_time or max(20.0, args.ops / 100.0),
-                       clean_timeout_s=args.clean_timeout)
+                       clean_timeout_s=args.clean_timeout, messenger=args.messenger)
     failed = 0
     for seed in seeds:
         print(f"seed={seed} ...", flush=True)
