@@ -566,7 +566,7 @@ class Ioctx(AioMixin, ExtrasMixin):
         prefix = _args.to_str(filter_prefix, "filter_prefix") if filter_prefix else ""
         max_return = _args.sint(max_return, "int")
         it = OmapIterator(self, omap_key_type)
-        read_op._add(("omap_get_vals", start, prefix, max(max_return, 0)),
+        read_op._add(("omap_get_vals", start, prefix, _as_uint64(max_return)),
                      omap_vals_handler(it))
         return it, 0
 
@@ -577,7 +577,7 @@ class Ioctx(AioMixin, ExtrasMixin):
         start = _args.to_str(start_after, "start_after") if start_after else ""
         max_return = _args.sint(max_return, "int")
         it = OmapIterator(self, omap_key_type)
-        read_op._add(("omap_get_keys", start, max(max_return, 0)), omap_keys_handler(it))
+        read_op._add(("omap_get_keys", start, _as_uint64(max_return)), omap_keys_handler(it))
         return it, 0
 
     def get_omap_vals_by_keys(self, read_op, keys, omap_key_type=bytes.decode):
@@ -587,6 +587,11 @@ class Ioctx(AioMixin, ExtrasMixin):
         it = OmapIterator(self, omap_key_type)
         read_op._add(("omap_get_vals_by_keys", keys), omap_vals_handler(it))
         return it, 0
+
+
+def _as_uint64(count: int) -> int:
+    # The binding hands an int to librados' uint64_t max_return: -1 means "no limit".
+    return count & 0xFFFFFFFFFFFFFFFF
 
 
 def _run_handlers(reply, handlers) -> None:

@@ -18,7 +18,8 @@ import os
 from rbd._rados_io import RadosIO, pack, unpack
 from rbd.constants import (
     RBD_GROUP_IMAGE_STATE_ATTACHED, RBD_GROUP_IMAGE_STATE_INCOMPLETE,
-    RBD_GROUP_SNAP_STATE_COMPLETE, RBD_GROUP_SNAP_STATE_INCOMPLETE, RBD_SNAP_NAMESPACE_TYPE_GROUP,
+    RBD_GROUP_SNAP_STATE_COMPLETE, RBD_GROUP_SNAP_STATE_INCOMPLETE, RBD_OPERATION_FEATURE_GROUP,
+    RBD_SNAP_NAMESPACE_TYPE_GROUP,
 )
 from rbd.errors import RbdError
 
@@ -110,6 +111,11 @@ def _link(img_io, image_id: str, group) -> None:
         reply = img_io.operate(image_header(image_id), [("omap_set", {"group": pack(group)})])
     if reply.result < 0:
         raise RbdError(reply.result, "cannot update image group link")
+    # as cls_rbd's image_group_add/remove: a member carries the GROUP operation feature,
+    # so that clients which do not know groups refuse to change it
+    img_io.call(image_header(image_id), "set_op_features",
+                {"op_features": 0 if group is None else RBD_OPERATION_FEATURE_GROUP,
+                 "mask": RBD_OPERATION_FEATURE_GROUP})
 
 
 def add_image(io, name: str, img_io, image_name: str) -> None:

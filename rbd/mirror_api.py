@@ -109,6 +109,11 @@ def image_status(ioctx, image_id: str, name: str, record: dict, primary) -> dict
     local = store.get(ioctx, "status_global_" + gid)
     if local is not None:
         out.update(_status_dict(ioctx, local))
+    else:
+        # librbd stands in a local site status when no rbd-mirror daemon ever reported one
+        # (`rbd mirror image status` then shows "down+unknown", "status not found").
+        out.update({"state": MIRROR_IMAGE_STATUS_STATE_UNKNOWN,
+                    "description": "status not found", "last_update": _dt(0), "up": False})
     remotes = []
     prefix = "remote_status_global_%s_" % gid
     for key, st in sorted(store.get_all(ioctx, prefix).items()):

@@ -341,9 +341,7 @@ class ImageMirrorMixin:
             rec = store.get(ioctx, "image_" + ctx.id)
             if rec is None:
                 rec = {"global_id": "", "state": RBD_MIRROR_IMAGE_DISABLED}
-                return {"name": self.name, "id": ctx.id,
-                        "info": {"global_id": "", "state": RBD_MIRROR_IMAGE_DISABLED,
-                                 "primary": False}, "remote_statuses": []}
+                return image_status(ioctx, ctx.id, self.name, rec, False)
             return image_status(ioctx, ctx.id, self.name, rec,
                                 image_is_primary(ioctx, ctx, rec))
 

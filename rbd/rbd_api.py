@@ -20,7 +20,8 @@ from rbd import config
 from rbd._rados_io import RadosIO
 from rbd.completion import Completion
 from rbd.constants import (
-    RBD_FEATURE_DATA_POOL, RBD_FEATURE_OBJECT_MAP, RBD_FEATURE_STRIPINGV2, SNAP_HEAD,
+    RBD_FEATURE_DATA_POOL, RBD_FEATURE_OBJECT_MAP, RBD_FEATURE_STRIPINGV2,
+    RBD_SNAP_NAMESPACE_TYPE_MIRROR, RBD_SNAP_NAMESPACE_TYPE_TRASH, SNAP_HEAD,
 )
 from rbd.errors import InvalidArgument, RbdError, cstr, decode_cstr
 from rbd.features import (
@@ -195,6 +196,12 @@ def remove_image(io, name: str | None, image_id: str | None = None, on_progress=
             # header gone: clean up what is left of the image
             _remove_names(io, name, image_id)
             return
+        # librbd's pre-remove checks snapshots before watchers: an image that is open and
+        # has user snapshots reports ENOTEMPTY (mirror/trash ones are dealt with below)
+        if any(snap.namespace_type not in (RBD_SNAP_NAMESPACE_TYPE_MIRROR,
+                                           RBD_SNAP_NAMESPACE_TYPE_TRASH)
+               for snap in ctx.info.snaps.values()):
+            raise RbdError(-errno.ENOTEMPTY, "image has snapshots - not removing")
         if ctx.io.list_watchers(ctx.header_oid):
             raise RbdError(-errno.EBUSY, "image still has watchers")
         # mirroring: a primary mirrored image drops its mirror snapshots and records first
