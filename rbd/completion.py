@@ -2,22 +2,74 @@
 
 An aio call submits its object ops in the caller's thread (so per-object order follows call
 order); once their replies are in, a shared finisher pool gathers them (no thread waits on
-an op in flight). The completion then records the
-return value (bytes for reads, 0 for writes, -errno on failure), marks itself complete, runs
-the user's callback, and keeps any exception the callback raised for
-`wait_for_complete_and_cb()` to re-raise.
+an op in flight). The completion then records the return value (bytes for reads, 0 for
+writes, -errno on failure), marks itself complete, runs the user's callback, and keeps any
+exception the callback raised for `wait_for_complete_and_cb()` to re-raise.
+
+Invariants:
+- a finisher job never waits for a free thread while a thread is busy: a job goes to an idle
+  thread or to a new one (up to FINISHER_THREADS), so a callback that waits on another
+  completion cannot starve it below that bound;
+- the state a waiter reads (complete, callback done) is set before any waiter is woken; the
+  condition waiters sleep on exists only once someone waits (an op whose caller only uses
+  the callback creates no lock of its own).
 """
 from __future__ import annotations
 
 import errno
+import logging
+import queue
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from rbd.errors import RbdError
 
-_finisher = ThreadPoolExecutor(max_workers=16, thread_name_prefix="rbd-aio")
+FINISHER_THREADS = 16
 WAIT_LIMIT_S = 600.0
+log = logging.getLogger("rayceph.rbd")
+
+
+class _FinisherPool:
+    """Runs submitted jobs on up to `max_threads` threads started on demand (lighter per job
+    than a ThreadPoolExecutor: no Future per job, one lock round per submit)."""
+
+    def __init__(self, max_threads: int, name: str):
+        self._max_threads = max_threads
+        self._name = name
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0              # threads waiting for a job and not promised one yet
+
+    def submit(self, fn, *args) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1     # promised to the job put below
+                start = False
+            else:
+                start = self._threads < self._max_threads
+                if start:
+                    self._threads += 1
+        self._jobs.put((fn, args))
+        if start:
+            threading.Thread(target=self._work, daemon=True,
+                             name=f"{self._name}_{self._threads - 1}").start()
+
+    def _work(self) -> None:
+        jobs, lock = self._jobs, self._lock
+        while True:
+            fn, args = jobs.get()
+            try:
+                fn(*args)
+            except BaseException:
+                log.exception("rbd finisher job raised")
+            fn = args = None        # drop references before idling (waiters count them)
+            with lock:
+                self._idle += 1
+
+
+_finisher = _FinisherPool(FINISHER_THREADS, "rbd-aio")
+_waits_lock = threading.Lock()      # guards creating a completion's condition
 
 
 class Completion:
@@ -27,24 +79,24 @@ class Completion:
         self.image = image
         self.oncomplete = oncomplete
         self._buf_cb = buf_cb       # (completion) -> the callback's extra args
-        self._complete = threading.Event()
-        self._cb_done = threading.Event()
+        self._is_complete = False
+        self._is_cb_done = False
+        self._cond: threading.Condition | None = None
         self._ret = 0
         self.exc_info = None
         self._value = None
 
     def is_complete(self) -> bool:
         """Has the operation completed?"""
-        return self._complete.is_set()
+        return self._is_complete
 
     def wait_for_complete(self) -> None:
         """Wait for the operation (not the callback) to complete."""
-        self._complete.wait(WAIT_LIMIT_S)
+        self._wait_until("_is_complete")
 
     def wait_for_complete_and_cb(self) -> None:
         """Wait for the operation and its callback; re-raise what the callback raised."""
-        self._complete.wait(WAIT_LIMIT_S)
-        self._cb_done.wait(WAIT_LIMIT_S)
+        self._wait_until("_is_cb_done")
         if self.exc_info:
             exc = self.exc_info[1]
             raise exc.with_traceback(self.exc_info[2])
@@ -57,10 +109,30 @@ class Completion:
         pass
 
     # -- internal ------------------------------------------------------------------------------
+    def _wait_until(self, flag: str) -> None:
+        if getattr(self, flag):
+            return
+        with _waits_lock:
+            if getattr(self, flag):
+                return
+            cond = self._cond
+            if cond is None:
+                cond = self._cond = threading.Condition(threading.Lock())
+        with cond:
+            cond.wait_for(lambda: getattr(self, flag), WAIT_LIMIT_S)
+
+    def _set(self, flag: str) -> None:
+        with _waits_lock:
+            setattr(self, flag, True)
+            cond = self._cond
+        if cond is not None:
+            with cond:
+                cond.notify_all()
+
     def _finish(self, ret: int, value=None) -> None:
         self._ret = ret
         self._value = value
-        self._complete.set()
+        self._set("_is_complete")
         try:
             if self.oncomplete is not None:
                 if self._buf_cb is not None:
@@ -70,7 +142,7 @@ class Completion:
         except BaseException:
             self.exc_info = sys.exc_info()
         finally:
-            self._cb_done.set()
+            self._set("_is_cb_done")
 
     def _run(self, fn, to_ret=None, pending=None) -> "Completion":
         """Run fn() on the finisher; its value (or RbdError) becomes the return value.
@@ -83,8 +155,7 @@ class Completion:
                 self._finish(exc.ret)
                 return
             except BaseException:   # a bug: report EIO rather than hang the caller
-                import logging
-                logging.getLogger("rayceph.rbd").exception("aio operation failed")
+                log.exception("aio operation failed")
                 self._finish(-errno.EIO)
                 return
             self._finish(to_ret(value) if to_ret is not None else 0, value)

@@ -42,3 +42,27 @@ def test_aio_completion_starts_gathering_only_when_the_reply_is_in():
     reply.set_result(b"abcd")
     comp.wait_for_complete_and_cb()
     assert comp.get_return_value() == 4 and seen == [4]
+
+
+def test_a_callback_waiting_on_another_completion_does_not_starve_it():
+    # the first job blocks until the second completes: the pool must give the second a
+    # thread of its own rather than queue it behind the first
+    second = Completion(None, None)
+    first = Completion(None, lambda c: second.wait_for_complete())
+    first._run(lambda: None)
+    second._run(lambda: None)
+    first.wait_for_complete_and_cb()
+    assert second.is_complete()
+
+
+def test_callback_exception_is_reraised_to_the_waiter():
+    def boom(_):
+        raise KeyError("cb")
+    comp = Completion(None, boom)._fail(-5)
+    try:
+        comp.wait_for_complete_and_cb()
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("the callback's exception was not re-raised")
+    assert comp.get_return_value() == -5
