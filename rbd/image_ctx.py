@@ -92,7 +92,7 @@ class ImageCtx:
             try:
                 self.name = dir_get_name(self.io, self.id)
             except RbdError:
-                self.name = ""
+                self.name = self._name_from_trash()
         self.header_oid = header_oid(self.id)
         self.refresh()
         if not self.ignore_migrating:
@@ -140,6 +140,15 @@ class ImageCtx:
         self.closed = True
 
     # -- header state --------------------------------------------------------------------------
+    def _name_from_trash(self) -> str:
+        # librbd's open by id falls back to the trash entry, so an image opened while in
+        # the trash still knows the name it had
+        from rbd.pool_features import _trash_record
+        try:
+            return str(_trash_record(self.io, self.id).get("name", ""))
+        except RbdError:
+            return ""
+
     def refresh(self) -> None:
         if self.old_format:
             from rbd import format1

@@ -120,3 +120,13 @@ def test_mirror_status_without_a_daemon_is_down_unknown(ioctx):
         image.mirror_image_disable(False)
     rbd.mirror_mode_set(ioctx, RBD_MIRROR_MODE_DISABLED)
     RBD().remove(ioctx, name)
+
+
+def test_image_opened_by_id_while_in_the_trash_keeps_its_name(ioctx):
+    name = _create(ioctx)
+    with Image(ioctx, name) as image:
+        image_id = image.id()
+    RBD().trash_move(ioctx, name, 0)
+    with Image(ioctx, image_id=image_id) as image:
+        assert image.get_name() == name
+    RBD().trash_remove(ioctx, image_id)
