@@ -108,6 +108,19 @@ def decode(body, nbuffers: int):
     return pickle.loads(skeleton, buffers=buffers)
 
 
+async def read_message(reader: asyncio.StreamReader):
+    """The next message on an asyncio stream. Each out-of-band buffer is read by a call of
+    its own, so the bytes object asyncio returns is the payload itself (decoding a whole
+    body would copy every payload once more)."""
+    length, nbuffers = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+    if nbuffers == 0:
+        return pickle.loads(await reader.readexactly(length))
+    lengths = struct.unpack(f"<{nbuffers}I", await reader.readexactly(4 * nbuffers))
+    skeleton = await reader.readexactly(length - 4 * nbuffers - sum(lengths))
+    buffers = [await reader.readexactly(n) for n in lengths]
+    return pickle.loads(skeleton, buffers=buffers)
+
+
 def write_frame(writer: asyncio.StreamWriter, frame: list) -> None:
     """asyncio's writelines joins its chunks (one more copy of every payload): small chunks
     go together, each big buffer in a write of its own."""
@@ -156,8 +169,7 @@ async def serve(target, host: str = "127.0.0.1", port: int = 0):
 
         try:
             while True:
-                length, nbuffers = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-                msg_id, method, args = decode(await reader.readexactly(length), nbuffers)
+                msg_id, method, args = await read_message(reader)
                 if method.startswith("_"):
                     continue
                 asyncio.ensure_future(run(msg_id, method, args))
@@ -197,8 +209,7 @@ class AsyncPeer:
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                length, nbuffers = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-                msg_id, ok, value = decode(await reader.readexactly(length), nbuffers)
+                msg_id, ok, value = await read_message(reader)
                 waiter = self._waiting.pop(msg_id, None)
                 if waiter is not None and not waiter.done():
                     if ok:

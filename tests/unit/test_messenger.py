@@ -147,3 +147,19 @@ def test_out_of_band_frames_round_trip_through_server_and_client(server):
         assert [f.result(timeout=30) for f in futures] == payloads
     finally:
         peer.close()
+
+
+def test_async_peer_round_trips_out_of_band_frames(server):
+    data = os.urandom(3 << 20)
+    repop = RepOp(pool=1, pgid=2, epoch=3, transaction=[(1, "hobj", 0, data)], log_entry=None)
+
+    async def calls():
+        peer = messenger.AsyncPeer(server["addr"])
+        got = await asyncio.gather(peer.call("echo", repop), peer.call("echo", 5),
+                                   peer.call("echo", OSDOpReply(result=0, outs=[(0, data)])))
+        peer._writer.close()
+        return got
+
+    got = asyncio.run(calls())
+    assert got[0] == repop and got[1] == 5 and got[2].outs[0][1] == data
+    assert type(got[0].transaction[0][3]) is bytes
