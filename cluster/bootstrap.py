@@ -1,7 +1,10 @@
 """Start, find and stop a named rayceph cluster on Ray.
 
 A cluster is a set of named actors in the `rayceph` Ray namespace: `<cluster>.mon` and
-`<cluster>.osd.<id>`. `ray address = local` starts an embedded Ray in this process and the
+`<cluster>.osd.<id>`, or, with `osds per actor` > 1, `<cluster>.osdhost.<k>` actors that each
+run several OSDs (cluster/osd_host.py); `osd_handle` finds an OSD either way. On a Ray
+cluster of several nodes each CRUSH host's OSDs are pinned to one Ray node, so that losing a
+node is a host failure. `ray address = local` starts an embedded Ray in this process and the
 actors die with it; `rayceph up` creates detached actors on an existing Ray cluster that
 other processes then find by name (`ray address = auto`).
 """
@@ -25,6 +28,9 @@ _lock = threading.Lock()
 _handles: dict[str, dict] = {}
 _options: dict[str, dict] = {}      # cluster name -> its OSDs' spawn options
 _started_ray = False
+# Packed clusters known to this process: cluster name -> {osd id: host actor index}.
+_layouts: dict[str, dict[int, int]] = {}
+_host_actors: dict[tuple[str, int], object] = {}
 # Options the OSD actors read (OSDService, heartbeats); absent ones keep the code's defaults.
 OSD_CONFIG_KEYS = ("osd_recovery_max_active", "osd_max_backfills", "osd_backfill_scan_max",
                    "osd_op_queue_wait_s", "osd_heartbeat_interval", "osd_heartbeat_grace")
@@ -146,20 +152,161 @@ def start_cluster(conf, detached: bool = False) -> str:
     booted, _ = ray.get(mon.call.remote("booted_osds"), timeout=START_TIMEOUT_S)
     fresh = not booted
     first_options = {**options, "born_with_cluster": fresh}
-    osds = [_create_osd(name, osd_id, first_options) for osd_id in sorted(osdmap.osds)]
-    ray.get([osd.start.remote() for osd in osds], timeout=START_TIMEOUT_S)
+    node_of_host = ray_nodes_for_hosts(osdmap, conf.get("rayceph_ray_address") or "local")
+    per_actor = int(conf.get("rayceph_osds_per_actor") or 1)
+    timeout = START_TIMEOUT_S + 0.5 * len(osdmap.osds)     # a 1,000-OSD boot takes minutes
+    if per_actor > 1:
+        groups = pack_osds(osdmap, per_actor, node_of_host)
+        layout = {osd: k for k, group in enumerate(groups) for osd in group}
+        remember_layout(name, layout)
+        hosts = [_create_host(name, k, layout, group, node_of_host, osdmap, lifetime)
+                 for k, group in enumerate(groups)]
+        ray.get([hosts[layout[osd]].add_osd.remote(osd, first_options) for osd in layout],
+                timeout=timeout)
+        ray.get([hosts[layout[osd]].osd_call.remote(osd, "start") for osd in layout],
+                timeout=timeout)
+        return osdmap.fsid
+    osds = [_create_osd(name, osd_id, first_options,
+                        node_of_host.get(osdmap.crush.host_of(osd_id)))
+            for osd_id in sorted(osdmap.osds)]
+    ray.get([osd.start.remote() for osd in osds], timeout=timeout)
     return osdmap.fsid
 
 
-def _create_osd(cluster_name: str, osd_id: int, options: dict):
+def ray_nodes_for_hosts(osdmap, address: str) -> dict:
+    """CRUSH host name -> Ray node id, round-robin over the alive nodes, when the cluster
+    runs on a Ray cluster of several nodes (else {}: Ray places the actors)."""
+    if address in ("", "local", "inprocess"):
+        return {}
+    import ray
+
+    nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+    if len(nodes) < 2:
+        return {}
+    return {host: nodes[i % len(nodes)] for i, host in enumerate(crush_hosts(osdmap))}
+
+
+def crush_hosts(osdmap) -> dict:
+    """CRUSH host name -> its OSDs, hosts in the order of their lowest OSD id; an OSD under
+    no host bucket counts as a host of its own."""
+    hosts: dict = {}
+    for osd in sorted(osdmap.osds):
+        hosts.setdefault(osdmap.crush.host_of(osd) or f"osd.{osd}", []).append(osd)
+    return hosts
+
+
+def pack_osds(osdmap, per_actor: int, node_of_host: dict) -> list:
+    """The OSD ids of each host actor: at most `per_actor`, in CRUSH host order, never two
+    Ray nodes in one actor (so a lost node takes whole CRUSH hosts, nothing else)."""
+    by_node: dict = {}
+    for host, osds in crush_hosts(osdmap).items():
+        by_node.setdefault(node_of_host.get(host), []).extend(osds)
+    return [osds[i:i + per_actor] for osds in by_node.values()
+            for i in range(0, len(osds), per_actor)]
+
+
+def remember_layout(cluster_name: str, layout: dict) -> None:
+    _layouts[cluster_name] = {int(osd): int(k) for osd, k in layout.items()}
+
+
+def _scheduling(node_id) -> dict:
+    if node_id is None:
+        return {}
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id, soft=False)}
+
+
+def _create_host(cluster_name: str, k: int, layout: dict, group: list, node_of_host: dict,
+                 osdmap, lifetime: dict):
+    from cluster.osd_host import RemoteOSDHost
+
+    node = node_of_host.get(osdmap.crush.host_of(group[0]))
+    name = f"{cluster_name}.osdhost.{k}"
+    handle = RemoteOSDHost.options(name=name, namespace=NAMESPACE, get_if_exists=True,
+                                   **lifetime, **_scheduling(node)).remote(
+        cluster_name, NAMESPACE, layout)
+    _handles.setdefault(cluster_name, {})[name] = handle
+    _host_actors[(cluster_name, k)] = handle
+    return handle
+
+
+def _create_osd(cluster_name: str, osd_id: int, options: dict, node_id=None):
     from osd.actor import RemoteOSD
 
     lifetime = {"lifetime": "detached"} if options.get("detached") else {}
     handle = RemoteOSD.options(name=f"{cluster_name}.osd.{osd_id}", namespace=NAMESPACE,
-                               get_if_exists=True, **lifetime).remote(
+                               get_if_exists=True, **lifetime, **_scheduling(node_id)).remote(
         cluster_name, NAMESPACE, osd_id, options)
     _handles.setdefault(cluster_name, {})[f"{cluster_name}.osd.{osd_id}"] = handle
     return handle
+
+
+class PackedOSD:
+    """An OSD run by a host actor, with an actor handle's `.method.remote(*args)`."""
+
+    def __init__(self, host, osd_id: int):
+        self.host = host
+        self.osd_id = osd_id
+
+    def __getattr__(self, method: str):
+        if method.startswith("_"):
+            raise AttributeError(method)
+        return _PackedMethod(self.host, self.osd_id, method)
+
+
+class _PackedMethod:
+    __slots__ = ("host", "osd_id", "method")
+
+    def __init__(self, host, osd_id: int, method: str):
+        self.host, self.osd_id, self.method = host, osd_id, method
+
+    def remote(self, *args):
+        return self.host.osd_call.remote(self.osd_id, self.method, *args)
+
+
+def _layout(cluster_name: str):
+    """{osd id: host actor index} of a packed cluster, or None when its OSDs have actors of
+    their own (asked of its first host actor once per process)."""
+    layout = _layouts.get(cluster_name)
+    if layout is None:
+        first = _host_actor(cluster_name, 0)
+        if first is None:
+            return None
+        import ray
+
+        remember_layout(cluster_name, ray.get(first.layout.remote(), timeout=30))
+        layout = _layouts[cluster_name]
+    return layout
+
+
+def _host_actor(cluster_name: str, k: int):
+    handle = _host_actors.get((cluster_name, k))
+    if handle is None:
+        handle = _actor(f"{cluster_name}.osdhost.{k}")
+        if handle is not None:
+            _host_actors[(cluster_name, k)] = handle
+    return handle
+
+
+def _packed_host(cluster_name: str, osd_id: int):
+    """The host actor that runs `osd_id` in a packed cluster, else None."""
+    layout = _layout(cluster_name)
+    if layout is None or osd_id not in layout:
+        return None
+    return _host_actor(cluster_name, layout[osd_id])
+
+
+def osd_handle(cluster_name: str, osd_id: int):
+    """How to call one OSD: its own actor, or a `PackedOSD` forwarding to the host actor
+    that runs it (whose calls fail with OSDStopped while it is killed); None when no actor
+    exists for it. One-OSD actors are looked up by name exactly as before."""
+    if cluster_name not in _layouts:
+        handle = _actor(f"{cluster_name}.osd.{osd_id}")
+        if handle is not None:
+            return handle
+    host = _packed_host(cluster_name, osd_id)
+    return None if host is None else PackedOSD(host, osd_id)
 
 
 def _cluster_osd_options(cluster_name: str) -> dict:
@@ -173,7 +320,7 @@ def _cluster_osd_options(cluster_name: str) -> dict:
     if mon is None:
         raise ConnectionError(f"no rayceph cluster named {cluster_name!r}")
     for osd_id in sorted(ray.get(mon.get_osdmap.remote(), timeout=30).osds):
-        handle = _actor(f"{cluster_name}.osd.{osd_id}")
+        handle = osd_handle(cluster_name, osd_id)
         if handle is None:
             continue
         try:
@@ -186,13 +333,18 @@ def _cluster_osd_options(cluster_name: str) -> dict:
 
 
 def spawn_osd(cluster_name: str, osd_id: int):
-    """(Re)start one OSD actor with the cluster's options and wait until it has booted;
-    returns its handle. A live actor of that name is reused (kill_osd it first to restart
-    it). A memstore OSD comes back empty and is backfilled; an lmdb OSD comes back with its
-    store and catches up by log recovery."""
+    """(Re)start one OSD with the cluster's options and wait until it has booted; returns
+    its handle. A running OSD is reused (kill_osd it first to restart it). A packed OSD
+    comes back inside the same host actor. A memstore OSD comes back empty and is
+    backfilled; an lmdb OSD comes back with its store and catches up by log recovery."""
     import ray
 
     options = _cluster_osd_options(cluster_name)
+    host = _packed_host(cluster_name, osd_id)
+    if host is not None:
+        ray.get(host.add_osd.remote(osd_id, options), timeout=START_TIMEOUT_S)
+        ray.get(host.osd_call.remote(osd_id, "start"), timeout=START_TIMEOUT_S)
+        return PackedOSD(host, osd_id)
     name = f"{cluster_name}.osd.{osd_id}"
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
@@ -209,13 +361,17 @@ def spawn_osd(cluster_name: str, osd_id: int):
 
 
 def kill_osd(cluster_name: str, osd_id: int) -> bool:
-    """Kill one OSD actor (no restart); False if it was not running."""
+    """Kill one OSD (no restart); False if it was not running. A packed OSD is stopped
+    inside its host actor: the actor's other OSDs live on."""
     import ray
 
     name = f"{cluster_name}.osd.{osd_id}"
-    handle = _actor(name)
+    handle = None if cluster_name in _layouts else _actor(name)
     if handle is None:
-        return False
+        host = _packed_host(cluster_name, osd_id)
+        if host is None:
+            return False
+        return bool(ray.get(host.stop_osd.remote(osd_id), timeout=30))
     ray.kill(handle, no_restart=True)
     _handles.get(cluster_name, {}).pop(name, None)
     # the name is free once Ray has torn the actor down
@@ -237,14 +393,22 @@ def stop_cluster(cluster_name: str) -> int:
         options = _cluster_osd_options(cluster_name)
     except ConnectionError:
         options = {}
+    layout = _layout(cluster_name)
+    if layout is not None:
+        names = [f"{cluster_name}.osdhost.{k}" for k in sorted(set(layout.values()))]
+    else:
+        names = [f"{cluster_name}.osd.{i}" for i in osd_ids]
     killed = 0
-    for name in [f"{cluster_name}.osd.{i}" for i in osd_ids] + [f"{cluster_name}.mon"]:
+    for name in names + [f"{cluster_name}.mon"]:
         handle = _actor(name)
         if handle is not None:
             ray.kill(handle, no_restart=True)
             killed += 1
     _handles.pop(cluster_name, None)
     _options.pop(cluster_name, None)
+    _layouts.pop(cluster_name, None)
+    for key in [key for key in _host_actors if key[0] == cluster_name]:
+        del _host_actors[key]
     if options.get("osd_data_is_temp"):
         shutil.rmtree(options["osd_data"], ignore_errors=True)
     return killed

@@ -219,14 +219,9 @@ class Faults:
         self._get(self.mon.set_fault_records.remote(records))
 
     def _osd(self, osd: int):
-        import ray
+        from .bootstrap import osd_handle
 
-        from .bootstrap import NAMESPACE
-
-        try:
-            return ray.get_actor(f"{self.cluster_name}.osd.{osd}", namespace=NAMESPACE)
-        except ValueError:
-            return None
+        return osd_handle(self.cluster_name, osd)
 
     def _command(self, prefix: str, **args) -> str:
         ret, out, outs, _ = self._get(self.mon.command.remote({"prefix": prefix, **args}))

@@ -271,7 +271,11 @@ class OSDActor(MonitorAndTimers):
         """A channel to another OSD with an awaitable `call(method, *args)`."""
         channel = self._peers.get(osd_id)
         if channel is None or getattr(channel, "closed", False):
-            handle = ray.get_actor(f"{self.cluster_name}.osd.{osd_id}", namespace=self.namespace)
+            from cluster.bootstrap import osd_handle
+
+            handle = osd_handle(self.cluster_name, osd_id)
+            if handle is None:
+                raise ConnectionError(f"osd.{osd_id} has no actor")
             if self.messenger == "socket":
                 addr = await handle.msgr_addr.remote()
                 if not addr:    # still starting: the pipe retries (never fall back to Ray)

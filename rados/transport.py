@@ -14,7 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 
 class RayTransport:
-    """Calls named actors `<cluster>.mon` and `<cluster>.osd.<id>` in the rayceph namespace."""
+    """Calls named actors `<cluster>.mon` and the OSDs (`<cluster>.osd.<id>`, or packed in
+    `<cluster>.osdhost.<k>`: cluster.bootstrap.osd_handle) in the rayceph namespace."""
 
     def __init__(self, cluster_name: str, namespace: str, messenger: str = "socket"):
         import ray
@@ -30,8 +31,11 @@ class RayTransport:
     def _osd(self, osd_id: int):
         handle = self._osds.get(osd_id)
         if handle is None:
-            handle = self._ray.get_actor(f"{self.cluster_name}.osd.{osd_id}",
-                                         namespace=self.namespace)
+            from cluster.bootstrap import osd_handle
+
+            handle = osd_handle(self.cluster_name, osd_id)
+            if handle is None:
+                raise ValueError(f"osd.{osd_id}: no actor runs it")
             self._osds[osd_id] = handle
         return handle
 
