@@ -132,7 +132,9 @@ class _OsdSession:
             self.in_flight = None
             next_batch = self._take_batch() if self.queue else None
         if next_batch:
-            self._send(next_batch)
+            # we may be on a reply thread (the messenger's reader, Ray's callback thread):
+            # it must never block on connecting to an OSD, or every reply behind it waits
+            self.objecter._send_all([(self, next_batch)])
 
 
 class Objecter:
@@ -145,6 +147,9 @@ class Objecter:
         self._sessions: dict[int, _OsdSession] = {}
         self._sessions_lock = threading.Lock()
         self._retry_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="objecter-retry")
+        # first sends to an OSD whose channel is not up yet (the lookup may block on Ray)
+        self._connect_pool = ThreadPoolExecutor(max_workers=4,
+                                                thread_name_prefix="objecter-connect")
         self._closed = False
         self._route_lock = threading.RLock()
         self._scanned_epoch = monc.osdmap.epoch
@@ -172,6 +177,7 @@ class Objecter:
     def close(self) -> None:
         self._closed = True
         self._stop.set()
+        self._connect_pool.shutdown(wait=False, cancel_futures=True)
         self._retry_pool.shutdown(wait=False, cancel_futures=True)
 
     # -- routing ------------------------------------------------------------------------------
@@ -183,7 +189,15 @@ class Objecter:
 
     def _send_all(self, sends: list) -> None:
         for session, batch in sends:
-            session._send(batch)
+            if self.transport.connected(session.osd_id):
+                session._send(batch)
+                continue
+            try:
+                self._connect_pool.submit(session._send, batch)
+            except RuntimeError:    # closed under us: the batch's ops fail as shut down
+                for op in batch:
+                    if not op.future.done():
+                        op.future.set_result(OSDOpReply(result=-errno.ESHUTDOWN))
 
     def _route_locked(self, op: _InFlight) -> list:
         """Route `op` on the current map; returns the (session, batch) pairs to send."""
@@ -257,6 +271,19 @@ class Objecter:
             sends.extend(self._route_locked(op))
         return sends
 
+    def _await_map(self, op: _InFlight, need_epoch: int, need_newer_map: bool) -> None:
+        remaining = max(0.0, op.deadline - time.monotonic())
+        have = self.monc.osdmap.epoch
+        if need_epoch > have:
+            self.monc.wait_for_epoch(need_epoch, timeout_s=min(remaining, 5.0))
+        elif need_newer_map:
+            self.monc.refresh()
+            if self.monc.osdmap.epoch == have and op.attempts > 1:
+                # Nothing changed yet (an OSD died and the monitor hasn't noticed):
+                # back off instead of hammering the same dead primary.
+                self.monc.wait_for_epoch(have + 1,
+                                         timeout_s=min(remaining, RETRY_BACKOFF_S * op.attempts))
+
     def _watch_deadlines(self) -> None:
         """Fail ops past their deadline even while no reply ever comes (rados_osd_op_timeout)."""
         while not self._stop.wait(WATCHDOG_S):
@@ -305,17 +332,12 @@ class Objecter:
 
     def _resend(self, op: _InFlight, need_epoch: int, need_newer_map: bool) -> None:
         try:
-            remaining = max(0.0, op.deadline - time.monotonic())
-            have = self.monc.osdmap.epoch
-            if need_epoch > have:
-                self.monc.wait_for_epoch(need_epoch, timeout_s=min(remaining, 5.0))
-            elif need_newer_map:
-                self.monc.refresh()
-                if self.monc.osdmap.epoch == have and op.attempts > 1:
-                    # Nothing changed yet (an OSD died and the monitor hasn't noticed):
-                    # back off instead of hammering the same dead primary.
-                    self.monc.wait_for_epoch(have + 1,
-                                             timeout_s=min(remaining, RETRY_BACKOFF_S * op.attempts))
+            try:
+                self._await_map(op, need_epoch, need_newer_map)
+            except Exception as exc:    # the monitor is slow or unreachable: not the op's end
+                log.debug("waiting for a map failed: %r", exc)
+                if time.monotonic() < op.deadline:
+                    time.sleep(RETRY_BACKOFF_S)
             self._route(op)
         except Exception as exc:  # keep the op's future from hanging on an internal error
             log.exception("resend failed")

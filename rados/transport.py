@@ -52,6 +52,13 @@ class RayTransport:
             self._channels[osd_id] = channel
         return channel
 
+    def connected(self, osd_id: int) -> bool:
+        """True when a call to the OSD can leave at once (no lookup that blocks on Ray)."""
+        if self.messenger == "socket":
+            channel = self._channels.get(osd_id)
+            return channel is not None and not channel.closed
+        return osd_id in self._osds
+
     def forget_osd(self, osd_id: int) -> None:
         """Drop cached handles (the actor died; a restarted one has new ones)."""
         self._osds.pop(osd_id, None)
@@ -108,6 +115,9 @@ class InProcessTransport:
         if method == "wait_for_epoch":
             return self._blocking.submit(cluster.wait_for_epoch, *args)
         raise ValueError(f"unknown monitor method {method!r}")
+
+    def connected(self, osd_id: int) -> bool:
+        return True
 
     def osd_call(self, osd_id: int, method: str, *args) -> Future:
         cluster = self.cluster

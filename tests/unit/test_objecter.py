@@ -3,6 +3,8 @@ that records each batch and answers only when told to."""
 from __future__ import annotations
 
 import errno
+import threading
+import time
 from concurrent.futures import Future
 
 from cluster.config import CephConfig
@@ -35,12 +37,18 @@ class _Monc:
 class _SilentTransport:
     """Every batch is recorded with its future; nothing answers unless the test does."""
 
-    def __init__(self):
+    def __init__(self, connected=True):
         self.calls: list[tuple[int, list, Future]] = []
+        self.threads: list[str] = []
+        self.is_connected = connected
+
+    def connected(self, osd_id):
+        return self.is_connected
 
     def osd_call(self, osd_id, method, requests):
         future = Future()
         self.calls.append((osd_id, requests, future))
+        self.threads.append(threading.current_thread().name)
         return future
 
 
@@ -89,5 +97,26 @@ def test_an_op_nobody_answers_times_out():
     try:
         future = objecter.submit(pool, "obj", [("read", 0, 10)], timeout_s=0.3)
         assert future.result(timeout=5).result == -errno.ETIMEDOUT
+    finally:
+        objecter.close()
+
+
+def test_a_reply_thread_never_makes_the_first_call_to_an_unconnected_osd():
+    """Connecting may block on Ray; the thread delivering a reply must not be the one."""
+    osdmap, pool = _cluster()
+    transport = _SilentTransport(connected=False)
+    objecter = Objecter(_Monc(osdmap), transport, gid=9, op_timeout_s=30)
+    try:
+        first = objecter.submit(pool, "obj", [("write_full", b"one")])
+        second = objecter.submit(pool, "obj", [("write_full", b"two")])
+        deadline = time.monotonic() + 5
+        while not transport.calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        transport.calls[0][2].set_result([OSDOpReply(result=0)])   # on this thread
+        while len(transport.calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert all(name.startswith("objecter-connect") for name in transport.threads)
+        transport.calls[1][2].set_result([OSDOpReply(result=0)])
+        assert first.result(timeout=5).result == 0 and second.result(timeout=5).result == 0
     finally:
         objecter.close()
