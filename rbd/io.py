@@ -128,7 +128,13 @@ class Pending:
     def finish(self):
         if not self._done:
             self._done = True
-            self._result = self._finish()
+            finish, self._finish = self._finish, None
+            # the replies keep their done callbacks, which reach the aio Completion: letting
+            # go of them (here and in the gatherer's closure) frees the Completion with its
+            # last user reference, as Ceph's binding does (its tests check
+            # sys.getrefcount(comp) == 2 after the wait)
+            self.futures = ()
+            self._result = finish()
         return self._result
 
 
