@@ -9,6 +9,12 @@ smallest cluster measured in the same run.
 
 On one machine every OSD shares the same cores, so this shows what more OSDs cost (more
 actors, more messages per CPU), not the capacity a real cluster of that size would have.
+
+`--boot N --osds-per-actor K` measures one large cluster instead (e.g. 1,000 OSDs, 50 per
+actor): time until every OSD is up, time until every PG is active+clean, resident memory
+of all its actors, and a few object writes and reads. Heartbeats are slowed down (every OSD
+pings every other up OSD here, not only its PG peers as Ceph does) and the pool has about
+three PG shards per OSD, so what is measured is boot, peering and I/O, not heartbeat load.
 """
 from __future__ import annotations
 
@@ -28,15 +34,20 @@ CASES = [("write", 4096, "rand"), ("read", 4096, "rand"), ("write", 4 << 20, "se
 def add_arguments(parser) -> None:
     parser.add_argument("--osds", default="",
                         help="comma list of cluster sizes (default 3,6,12 quick; 3,6,12,24,48)")
+    parser.add_argument("--osds-per-actor", type=int, default=1,
+                        help="OSDs packed in one Ray actor process ([rayceph] osds per actor)")
+    parser.add_argument("--boot", type=int, default=0,
+                        help="boot one cluster of this many OSDs and measure boot time, "
+                             "memory and a few I/Os (instead of the throughput sweep)")
 
 
-def _conf_text(name: str, osds: int) -> str:
+def _conf_text(name: str, osds: int, per_actor: int = 1) -> str:
     pg_num = 1 << max(3, round(np.log2(osds * 100 / 3)))
     return ("[global]\nosd pool default size = 3\nosd pool default min size = 2\n"
             f"osd pool default pg num = {pg_num}\nosd pool default pgp num = {pg_num}\n"
             "mon allow pool delete = true\n"
             f"[rayceph]\nray address = local\ncluster name = {name}\nhosts = {osds}\n"
-            "osds per host = 1\npools = rbd\n")
+            f"osds per host = 1\nosds per actor = {per_actor}\npools = rbd\n")
 
 
 def _case(img, kind: str, io_size: int, pattern: str, depth: int, seconds: float) -> dict:
@@ -90,7 +101,7 @@ def _one_size(osds: int, args, tmp: str) -> list[dict]:
     name = f"bench-scale-{os.getpid()}-{osds}"
     path = os.path.join(tmp, f"{name}.conf")
     with open(path, "w", encoding="utf-8") as f:
-        f.write(_conf_text(name, osds))
+        f.write(_conf_text(name, osds, args.osds_per_actor))
     conf = CephConfig(cluster=name)
     conf.read_file(path)
     bootstrap.ensure_ray("local")
@@ -116,6 +127,10 @@ def _one_size(osds: int, args, tmp: str) -> list[dict]:
 
 
 def run(args) -> Result:
+    if getattr(args, "boot", 0):
+        from bench.scale_boot import run_boot
+
+        return run_boot(args)
     result = Result("scaling", args.out)
     sizes = [int(x) for x in args.osds.split(",") if x] if getattr(args, "osds", "") else \
         ([3, 6, 12] if args.quick else [3, 6, 12, 24, 48])

@@ -1,0 +1,131 @@
+"""`python -m bench scaling --boot N --osds-per-actor K`: boot one large packed cluster.
+
+Measured for the big cluster and, as the baseline of the same run, for a cluster of one
+host actor (K OSDs): time from start until every OSD is up in the map, until every PG is
+active+clean, resident memory of the host actors (the processes that run the OSDs; the
+monitor and the driver are not counted), and latency of a few 4 KiB object writes and
+reads. CRUSH hosts hold K OSDs each (at least 3 hosts: the baseline's K OSDs are spread
+over 3), so one host actor runs at most one CRUSH host.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+
+from bench.report import Result
+
+IO_OBJECTS = 50
+HEARTBEAT_INTERVAL_S = 30       # all-to-all pings: 1,000 OSDs at 6 s would be ~170k pings/s
+HEARTBEAT_GRACE_S = 120
+
+
+def conf_text(name: str, osds: int, per_actor: int) -> str:
+    # at least 3 CRUSH hosts: size 3 with host failure domain needs them
+    hosts = max(3, math.ceil(osds / per_actor))
+    per_host = math.ceil(osds / hosts)
+    osds = hosts * per_host
+    pg_num = 1 << max(3, round(math.log2(osds)))        # ~3 PG shards per OSD at size 3
+    return ("[global]\nosd pool default size = 3\nosd pool default min size = 2\n"
+            f"osd pool default pg num = {pg_num}\nosd pool default pgp num = {pg_num}\n"
+            f"osd heartbeat interval = {HEARTBEAT_INTERVAL_S}\n"
+            f"osd heartbeat grace = {HEARTBEAT_GRACE_S}\n"
+            f"[rayceph]\nray address = local\ncluster name = {name}\nhosts = {hosts}\n"
+            f"osds per host = {per_host}\nosds per actor = {per_actor}\npools = rbd\n")
+
+
+def _mon_json(handle, prefix: str) -> dict:
+    ret, out, outs = handle.mon_command(json.dumps({"prefix": prefix, "format": "json"}), b"")
+    if ret != 0:
+        raise RuntimeError(f"{prefix}: {outs} ({ret})")
+    return json.loads(out)
+
+
+def _clean(handle) -> tuple[bool, str]:
+    summary = _mon_json(handle, "pg stat")["pg_summary"]
+    states = {s["name"]: s["num"] for s in summary["num_pg_by_state"]}
+    return (summary["num_pgs"] > 0 and states.get("active+clean", 0) == summary["num_pgs"],
+            ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+
+
+def boot_one(osds: int, per_actor: int, tmp: str, timeout_s: float) -> dict:
+    import ray
+
+    import rados
+    from cluster import bootstrap
+    from cluster.config import CephConfig
+
+    name = f"bench-boot-{os.getpid()}-{osds}"
+    path = os.path.join(tmp, f"{name}.conf")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(conf_text(name, osds, per_actor))
+    conf = CephConfig(cluster=name)
+    conf.read_file(path)
+    bootstrap.ensure_ray("local")
+    osds = int(conf.get("rayceph_hosts")) * int(conf.get("rayceph_osds_per_host"))
+    start = time.perf_counter()
+    try:
+        bootstrap.start_cluster(conf)
+        started_s = time.perf_counter() - start
+        with rados.Rados(conffile=path) as handle:
+            deadline = start + timeout_s
+            while True:
+                up = sum(1 for o in _mon_json(handle, "osd dump")["osds"] if o["up"])
+                if up == osds or time.perf_counter() > deadline:
+                    break
+                time.sleep(0.5)
+            up_s = time.perf_counter() - start
+            clean, states = _clean(handle)
+            while not clean and time.perf_counter() < deadline:
+                time.sleep(1.0)
+                clean, states = _clean(handle)
+            clean_s = time.perf_counter() - start
+            hosts = {k for k in bootstrap._layouts.get(name, {}).values()}
+            rss = sum(ray.get([ray.get_actor(f"{name}.osdhost.{k}",
+                                             namespace=bootstrap.NAMESPACE).rss_bytes.remote()
+                               for k in sorted(hosts)], timeout=60))
+            with handle.open_ioctx("rbd") as ioctx:
+                payload = os.urandom(4096)
+                t = time.perf_counter()
+                for i in range(IO_OBJECTS):
+                    ioctx.write_full(f"boot{i}", payload)
+                write_ms = (time.perf_counter() - t) / IO_OBJECTS * 1e3
+                t = time.perf_counter()
+                ok = sum(ioctx.read(f"boot{i}") == payload for i in range(IO_OBJECTS))
+                read_ms = (time.perf_counter() - t) / IO_OBJECTS * 1e3
+    finally:
+        bootstrap.stop_cluster(name)
+    return {"osds": osds, "osds_per_actor": per_actor, "host_actors": len(hosts),
+            "up": up, "start_call_s": round(started_s, 1), "all_up_s": round(up_s, 1),
+            "active_clean": clean, "active_clean_s": round(clean_s, 1), "pg_states": states,
+            "host_rss_mib": round(rss / 2**20), "rss_per_osd_mib": round(rss / 2**20 / osds, 1),
+            "write_4k_ms": round(write_ms, 2), "read_4k_ms": round(read_ms, 2),
+            "reads_ok": ok}
+
+
+def run_boot(args) -> Result:
+    osds, per_actor = args.boot, max(2, args.osds_per_actor)
+    result = Result("scale_boot", args.out)
+    timeout_s = 120 + 1.0 * osds
+    with tempfile.TemporaryDirectory(prefix="rayceph-bench-") as tmp:
+        base = boot_one(min(per_actor, osds), per_actor, tmp, 180)
+        big = boot_one(osds, per_actor, tmp, timeout_s)
+    rows = [base, big]
+    result.note(f"Ray on this machine ({os.cpu_count()} CPUs); {per_actor} OSDs per actor, CRUSH "
+                f"hosts of at most {per_actor} OSDs (3 at least); heartbeats every "
+                f"{HEARTBEAT_INTERVAL_S} s; memstore; ~3 PG shards per OSD")
+    label = f"{base['osds']} OSDs"
+    for key, unit, what in (("all_up_s", "s", "start -> every OSD up"),
+                            ("active_clean_s", "s", "start -> every PG active+clean"),
+                            ("host_rss_mib", "MiB", "RSS of the host actors"),
+                            ("rss_per_osd_mib", "MiB", "RSS per OSD"),
+                            ("write_4k_ms", "ms", "4 KiB write_full latency (sync, mean)"),
+                            ("read_4k_ms", "ms", "4 KiB read latency (sync, mean)")):
+        result.measure(f"{big['osds']} OSDs {what}", big[key], unit, base[key], label)
+    for r in rows:
+        result.lines.append(f"    {r['osds']} OSDs in {r['host_actors']} actors: {r['up']} up, "
+                            f"PGs: {r['pg_states']}, {r['reads_ok']}/{IO_OBJECTS} reads ok")
+    result.write_csv(rows)
+    return result
