@@ -12,7 +12,8 @@ Invariants:
   completion cannot starve it below that bound;
 - the state a waiter reads (complete, callback done) is set before any waiter is woken; the
   condition waiters sleep on exists only once someone waits (an op whose caller only uses
-  the callback creates no lock of its own).
+  the callback creates no lock of its own);
+- "callback done" is set only once the finisher holds no reference to the Completion.
 """
 from __future__ import annotations
 
@@ -69,7 +70,39 @@ class _FinisherPool:
 
 
 _finisher = _FinisherPool(FINISHER_THREADS, "rbd-aio")
-_waits_lock = threading.Lock()      # guards creating a completion's condition
+_waits_lock = threading.Lock()      # guards creating a condition
+
+
+class _Waits:
+    """What a waiter reads, apart from the Completion: the finisher sets `cb_done` only once
+    it holds no reference to the Completion, so a caller woken by it holds the only one
+    (the binding's tests check sys.getrefcount(comp) == 2 right after the wait)."""
+    __slots__ = ("complete", "cb_done", "cond")
+
+    def __init__(self):
+        self.complete = False
+        self.cb_done = False
+        self.cond: threading.Condition | None = None
+
+    def wait_until(self, flag: str) -> None:
+        if getattr(self, flag):
+            return
+        with _waits_lock:
+            if getattr(self, flag):
+                return
+            cond = self.cond
+            if cond is None:
+                cond = self.cond = threading.Condition(threading.Lock())
+        with cond:
+            cond.wait_for(lambda: getattr(self, flag), WAIT_LIMIT_S)
+
+    def set(self, flag: str) -> None:
+        with _waits_lock:
+            setattr(self, flag, True)
+            cond = self.cond
+        if cond is not None:
+            with cond:
+                cond.notify_all()
 
 
 class Completion:
@@ -79,24 +112,22 @@ class Completion:
         self.image = image
         self.oncomplete = oncomplete
         self._buf_cb = buf_cb       # (completion) -> the callback's extra args
-        self._is_complete = False
-        self._is_cb_done = False
-        self._cond: threading.Condition | None = None
+        self._waits = _Waits()
         self._ret = 0
         self.exc_info = None
         self._value = None
 
     def is_complete(self) -> bool:
         """Has the operation completed?"""
-        return self._is_complete
+        return self._waits.complete
 
     def wait_for_complete(self) -> None:
         """Wait for the operation (not the callback) to complete."""
-        self._wait_until("_is_complete")
+        self._waits.wait_until("complete")
 
     def wait_for_complete_and_cb(self) -> None:
         """Wait for the operation and its callback; re-raise what the callback raised."""
-        self._wait_until("_is_cb_done")
+        self._waits.wait_until("cb_done")
         if self.exc_info:
             exc = self.exc_info[1]
             raise exc.with_traceback(self.exc_info[2])
@@ -109,30 +140,13 @@ class Completion:
         pass
 
     # -- internal ------------------------------------------------------------------------------
-    def _wait_until(self, flag: str) -> None:
-        if getattr(self, flag):
-            return
-        with _waits_lock:
-            if getattr(self, flag):
-                return
-            cond = self._cond
-            if cond is None:
-                cond = self._cond = threading.Condition(threading.Lock())
-        with cond:
-            cond.wait_for(lambda: getattr(self, flag), WAIT_LIMIT_S)
-
-    def _set(self, flag: str) -> None:
-        with _waits_lock:
-            setattr(self, flag, True)
-            cond = self._cond
-        if cond is not None:
-            with cond:
-                cond.notify_all()
-
-    def _finish(self, ret: int, value=None) -> None:
+    def _complete_and_call_back(self, ret: int, value=None) -> _Waits:
+        """Record the result, wake wait_for_complete, run the callback; the caller sets
+        `cb_done` on the returned _Waits once it has let go of this Completion."""
         self._ret = ret
         self._value = value
-        self._set("_is_complete")
+        waits = self._waits
+        waits.set("complete")
         try:
             if self.oncomplete is not None:
                 if self._buf_cb is not None:
@@ -141,24 +155,31 @@ class Completion:
                     self.oncomplete(self)
         except BaseException:
             self.exc_info = sys.exc_info()
-        finally:
-            self._set("_is_cb_done")
+        return waits
+
+    def _finish(self, ret: int, value=None) -> None:
+        self._complete_and_call_back(ret, value).set("cb_done")
 
     def _run(self, fn, to_ret=None, pending=None) -> "Completion":
         """Run fn() on the finisher; its value (or RbdError) becomes the return value.
         With `pending` (rbd.io.Pending), fn starts only once its replies are all in, so a
-        finisher thread is taken only while there is work, never to wait for an OSD."""
+        finisher thread is taken only while there is work, never to wait for an OSD.
+        The job reaches this Completion only through `holder`, emptied as it starts."""
+        holder = [self]
+
         def work():
+            comp = holder.pop()
             try:
                 value = fn()
+                ret = to_ret(value) if to_ret is not None else 0
             except RbdError as exc:
-                self._finish(exc.ret)
-                return
+                ret, value = exc.ret, None
             except BaseException:   # a bug: report EIO rather than hang the caller
                 log.exception("aio operation failed")
-                self._finish(-errno.EIO)
-                return
-            self._finish(to_ret(value) if to_ret is not None else 0, value)
+                ret, value = -errno.EIO, None
+            waits = comp._complete_and_call_back(ret, value)
+            del comp, value
+            waits.set("cb_done")
         if pending is None:
             _finisher.submit(work)
         else:
@@ -166,5 +187,6 @@ class Completion:
         return self
 
     def _fail(self, ret: int) -> "Completion":
-        _finisher.submit(self._finish, ret)
-        return self
+        def failed():
+            raise RbdError(ret)
+        return self._run(failed)

@@ -66,3 +66,17 @@ def test_callback_exception_is_reraised_to_the_waiter():
     else:
         raise AssertionError("the callback's exception was not re-raised")
     assert comp.get_return_value() == -5
+
+
+def test_the_caller_holds_the_only_reference_right_after_the_wait():
+    # Ceph's binding tests check sys.getrefcount(comp) == 2 straight after the wait: the
+    # finisher must have let go of the Completion before it wakes the waiter
+    import sys
+    for i in range(300):
+        reply = Future()
+        pending = Pending(lambda: reply.result(timeout=0), futures=[reply])
+        comp = Completion(None, lambda c: None)
+        comp._run(pending.finish, len, pending)
+        reply.set_result(b"xy")
+        comp.wait_for_complete_and_cb()
+        assert sys.getrefcount(comp) == 2, i
