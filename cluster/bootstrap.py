@@ -141,8 +141,12 @@ def start_cluster(conf, detached: bool = False) -> str:
     name = conf.get("rayceph_cluster_name") or "ceph"
     fsid = conf.get("fsid") or str(uuid.uuid4())
     lifetime = {"lifetime": "detached"} if detached else {}
+    address = conf.get("rayceph_ray_address") or "local"
+    # on several Ray nodes the monitor stays on the node that starts the cluster: losing
+    # another node is then a host failure, never the loss of the monitor too
+    here = ray.get_runtime_context().get_node_id() if _alive_nodes(address)[1:] else None
     mon = RemoteMon.options(name=f"{name}.mon", namespace=NAMESPACE, get_if_exists=True,
-                            **lifetime).remote(conf.to_dict(), fsid)
+                            **lifetime, **_scheduling(here)).remote(conf.to_dict(), fsid)
     osdmap = ray.get(mon.get_osdmap.remote(), timeout=START_TIMEOUT_S)
     options = osd_options(conf, name, osdmap.fsid, detached)
     _options[name] = options
@@ -152,7 +156,7 @@ def start_cluster(conf, detached: bool = False) -> str:
     booted, _ = ray.get(mon.call.remote("booted_osds"), timeout=START_TIMEOUT_S)
     fresh = not booted
     first_options = {**options, "born_with_cluster": fresh}
-    node_of_host = ray_nodes_for_hosts(osdmap, conf.get("rayceph_ray_address") or "local")
+    node_of_host = ray_nodes_for_hosts(osdmap, address)
     per_actor = int(conf.get("rayceph_osds_per_actor") or 1)
     timeout = START_TIMEOUT_S + 0.5 * len(osdmap.osds)     # a 1,000-OSD boot takes minutes
     if per_actor > 1:
@@ -176,14 +180,19 @@ def start_cluster(conf, detached: bool = False) -> str:
 def ray_nodes_for_hosts(osdmap, address: str) -> dict:
     """CRUSH host name -> Ray node id, round-robin over the alive nodes, when the cluster
     runs on a Ray cluster of several nodes (else {}: Ray places the actors)."""
-    if address in ("", "local", "inprocess"):
-        return {}
-    import ray
-
-    nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+    nodes = _alive_nodes(address)
     if len(nodes) < 2:
         return {}
     return {host: nodes[i % len(nodes)] for i, host in enumerate(crush_hosts(osdmap))}
+
+
+def _alive_nodes(address: str) -> list:
+    """Ids of the alive Ray nodes, sorted; [] for the embedded Ray (one node by design)."""
+    if address in ("", "local", "inprocess"):
+        return []
+    import ray
+
+    return sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
 
 
 def crush_hosts(osdmap) -> dict:

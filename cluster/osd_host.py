@@ -127,6 +127,10 @@ class OSDHostActor:
     async def osd_ids(self) -> list:
         return sorted(self.osds)
 
+    async def node_id(self) -> str:
+        """The Ray node this actor runs on (CRUSH host placement)."""
+        return ray.get_runtime_context().get_node_id()
+
     async def rss_bytes(self) -> int:
         """Resident memory of this process (bench output)."""
         try:
