@@ -16,6 +16,10 @@ import time
 from osd.host import apply_repops, run_batch
 
 EVENT_POLL_MAX_S = 5.0
+# an OSD marked down while it lives asserts itself again after this long, as Ceph's do
+# ("wrongly marked me down"); under flag noup it stays down until the flag goes
+REBOOT_DELAY_S = 1.0
+INCARNATION = 1
 
 
 class LocalCluster:
@@ -30,7 +34,10 @@ class LocalCluster:
         self.mon = MonitorCore(build_initial_osdmap(conf, self.fsid), conf=conf)
         osdmap = self.mon.get_osdmap()
         self.osds = {osd_id: OSDService(osd_id) for osd_id in sorted(osdmap.osds)}
+        self._reboot_timer: threading.Timer | None = None
         with self.cond:
+            for osd_id in self.osds:
+                self.mon.osd_boot(osd_id, INCARNATION)
             self._push_map()
 
     # -- monitor ------------------------------------------------------------------------------
@@ -48,13 +55,32 @@ class LocalCluster:
         with self.cond:
             ret, outbuf, outs = self.mon.handle_command(cmd, inbuf)
             self._push_map()
+            self._schedule_reboots()
             return ret, outbuf, outs, self.mon.get_osdmap().epoch
 
     def mon_internal(self, method: str, *args):
         with self.cond:
             result = getattr(self.mon, method)(*args)
             self._push_map()
+            self._schedule_reboots()
             return result, self.mon.get_osdmap().epoch
+
+    def _down_but_alive(self) -> list[int]:
+        osdmap = self.mon.get_osdmap()
+        return [o for o in self.osds if o in osdmap.osds and not osdmap.osds[o].up]
+
+    def _schedule_reboots(self) -> None:
+        if self._reboot_timer is None and self._down_but_alive():
+            self._reboot_timer = threading.Timer(REBOOT_DELAY_S, self._reboot)
+            self._reboot_timer.daemon = True
+            self._reboot_timer.start()
+
+    def _reboot(self) -> None:
+        with self.cond:
+            self._reboot_timer = None
+            for osd_id in self._down_but_alive():
+                self.mon.osd_boot(osd_id, INCARNATION)      # refused while noup is set
+            self._push_map()
 
     def get_osdmap(self):
         with self.cond:
