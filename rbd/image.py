@@ -62,6 +62,7 @@ def requires_not_closed(fn):
     wrapper.__name__ = fn.__name__
     wrapper.__qualname__ = fn.__qualname__
     wrapper.__doc__ = fn.__doc__
+    wrapper.__wrapped__ = fn        # inspect.signature shows the real parameters
     return wrapper
 
 

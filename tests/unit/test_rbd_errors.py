@@ -148,3 +148,13 @@ def test_later_features_raise_function_not_supported():
     # (migration is implemented now: tests/integration/test_rbd_migration.py)
     # (pool mirroring is implemented now: rbd/mirror_api.py, tests/integration/test_rbd_mirror.py)
     assert r.version()[0] == 1
+
+
+def test_image_methods_show_their_real_signatures():
+    import inspect
+
+    import rbd
+
+    assert list(inspect.signature(rbd.Image.write).parameters) == [
+        "self", "data", "offset", "fadvise_flags"]
+    assert "snap_name" in inspect.signature(rbd.Image.create_snap).parameters
