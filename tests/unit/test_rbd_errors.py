@@ -157,4 +157,4 @@ def test_image_methods_show_their_real_signatures():
 
     assert list(inspect.signature(rbd.Image.write).parameters) == [
         "self", "data", "offset", "fadvise_flags"]
-    assert "snap_name" in inspect.signature(rbd.Image.create_snap).parameters
+    assert list(inspect.signature(rbd.Image.create_snap).parameters) == ["self", "name", "flags"]
