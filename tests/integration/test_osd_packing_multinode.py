@@ -29,6 +29,19 @@ SCENARIO = textwrap.dedent('''
     for _ in range(2):
         nodes.add_node(num_cpus=1)
     nodes.wait_for_nodes()
+    def forget_cluster():
+        # a head node leaves its address in /tmp/ray/ray_current_cluster, and any later
+        # address-less ray.init on this machine (embedded Ray of other tests) would try it
+        ray.shutdown()
+        nodes.shutdown()
+        marker = "/tmp/ray/ray_current_cluster"
+        try:
+            if open(marker).read().strip() == nodes.address:
+                os.remove(marker)
+        except OSError:
+            pass
+    import atexit
+    atexit.register(forget_cluster)
     ray.init(address=nodes.address, namespace="rayceph", log_to_driver=False)
     import rados
     from cluster import bootstrap
@@ -64,8 +77,8 @@ SCENARIO = textwrap.dedent('''
     assert not set(lost) & up(), up()
     ioctx.write_full("b", b"after")
     assert ioctx.read("a") == b"before" and ioctx.read("b") == b"after"
-    print("MULTINODE OK", placed, lost)
-    os._exit(0)
+    print("MULTINODE OK", placed, lost, flush=True)
+    handle.shutdown()
 ''')
 
 
