@@ -230,3 +230,21 @@ def _extents(img, off, length, from_snap=None, whole_object=False):
     img.diff_iterate(off, length, from_snap, lambda o_, l_, e_: out.append((o_, l_, e_)),
                      whole_object=whole_object)
     return out
+
+
+def _image_options(o) -> dict:
+    """The RBD.create keyword arguments the image options on the command line ask for."""
+    kw = {}
+    if o.object_size:
+        kw["order"] = _bytes(o.object_size).bit_length() - 1
+    elif o.order:
+        kw["order"] = o.order
+    if o.image_feature:
+        kw["features"] = _features_bits(o.image_feature)
+    if o.stripe_unit:
+        kw["stripe_unit"] = _bytes(o.stripe_unit)
+    if o.stripe_count:
+        kw["stripe_count"] = o.stripe_count
+    if o.data_pool:
+        kw["data_pool"] = o.data_pool
+    return kw

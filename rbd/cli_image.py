@@ -8,9 +8,8 @@ import sys
 import rbd
 
 from rbd.cli_common import (
-    _extents, _Fail, _Usage, _bytes, _emit, _errno_of, _features_bits, _features_list, _human,
-    _json,
-    _open, _progress, _size, _spec, _strerror, _table, _ts,
+    _extents, _Fail, _Usage, _emit, _errno_of, _features_bits, _features_list, _human,
+    _image_options, _json, _open, _progress, _size, _spec, _strerror, _table, _ts,
 )
 
 
@@ -20,19 +19,7 @@ def cmd_create(ctx, w):
         raise _Fail("must specify --size <M/G/T>", errno.EINVAL)
     pool, ns, name, _ = _spec(o, w[0] if w else None)
     io = ctx.ioctx(pool, ns)
-    kw = {}
-    if o.object_size:
-        kw["order"] = _bytes(o.object_size).bit_length() - 1
-    elif o.order:
-        kw["order"] = o.order
-    if o.image_feature:
-        kw["features"] = _features_bits(o.image_feature)
-    if o.stripe_unit:
-        kw["stripe_unit"] = _bytes(o.stripe_unit)
-    if o.stripe_count:
-        kw["stripe_count"] = o.stripe_count
-    if o.data_pool:
-        kw["data_pool"] = o.data_pool
+    kw = _image_options(o)
     try:
         rbd.RBD().create(io, name, _size(o.size), old_format=(o.image_format == 1), **kw)
     except rbd.Error as e:

@@ -12,25 +12,8 @@ import errno
 
 import rbd
 
-from rbd.cli_common import _bytes, _Fail, _features_bits, _progress, _spec, _Usage
+from rbd.cli_common import _Fail, _image_options, _progress, _spec, _Usage
 from rbd.cli_pool import _FailAs
-
-
-def _dest_options(o) -> dict:
-    kw = {}
-    if o.object_size:
-        kw["order"] = _bytes(o.object_size).bit_length() - 1
-    elif o.order:
-        kw["order"] = o.order
-    if o.image_feature:
-        kw["features"] = _features_bits(o.image_feature)
-    if o.stripe_unit:
-        kw["stripe_unit"] = _bytes(o.stripe_unit)
-    if o.stripe_count:
-        kw["stripe_count"] = o.stripe_count
-    if o.data_pool:
-        kw["data_pool"] = o.data_pool
-    return kw
 
 
 def _source_spec_text(o) -> str:
@@ -53,7 +36,7 @@ def _source_spec_text(o) -> str:
 def _prepare(ctx, rest) -> None:
     o = ctx.opts
     r = rbd.RBD()
-    kw = _dest_options(o)
+    kw = _image_options(o)
     if getattr(o, "import_only", False):
         spec = _source_spec_text(o)
         dest_text = rest[-1] if rest else (o.dest or o.image)

@@ -10,8 +10,8 @@ import time
 import rbd
 
 from rbd.cli_common import (
-    _extents, _Fail, _bytes, _emit, _errno_of, _features_bits, _json, _open, _progress, _spec,
-    _strerror, _table,
+    _extents, _Fail, _bytes, _emit, _errno_of, _image_options, _json, _open,
+    _progress, _spec, _strerror, _table,
 )
 
 
@@ -198,14 +198,7 @@ def cmd_import(ctx, w):
                     _apply_diff(img, f)
         else:
             rbd_size = 0
-            kw = {}
-            if o.object_size:
-                kw["order"] = _bytes(o.object_size).bit_length() - 1
-            elif o.order:
-                kw["order"] = o.order
-            if o.image_feature:
-                kw["features"] = _features_bits(o.image_feature)
-            rbd.RBD().create(io, name, 0, **kw)
+            rbd.RBD().create(io, name, 0, **_image_options(o))
             created = True
             with rbd.Image(io, name) as img:
                 while True:
