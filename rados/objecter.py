@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 
 from osd.host import is_notify
 from osd.messages import SNAP_HEAD, OSDOpReply, OSDOpRequest
@@ -40,6 +40,15 @@ RETRY_BACKOFF_S = 0.05
 
 
 WATCHDOG_S = 0.5
+
+
+def _finish(future: Future, reply: OSDOpReply) -> None:
+    """Complete an op's future unless someone already did (a late reply, the watchdog's
+    timeout and a resend may race for it)."""
+    try:
+        future.set_result(reply)
+    except InvalidStateError:
+        pass
 
 
 class _InFlight:
@@ -197,7 +206,7 @@ class Objecter:
             except RuntimeError:    # closed under us: the batch's ops fail as shut down
                 for op in batch:
                     if not op.future.done():
-                        op.future.set_result(OSDOpReply(result=-errno.ESHUTDOWN))
+                        _finish(op.future, OSDOpReply(result=-errno.ESHUTDOWN))
 
     def _route_locked(self, op: _InFlight) -> list:
         """Route `op` on the current map; returns the (session, batch) pairs to send."""
@@ -210,7 +219,7 @@ class Objecter:
             if op.attempts == 0:
                 self._retry_later(op, need_newer_map=True)
             else:
-                op.future.set_result(OSDOpReply(result=-errno.ENOENT))
+                _finish(op.future, OSDOpReply(result=-errno.ENOENT))
             return []
         seed = osdmap.object_locator_to_pg(request.pool, request.oid, request.nspace, request.key)
         _, primary = osdmap.pg_to_acting(request.pool, seed)
@@ -293,7 +302,7 @@ class Objecter:
             for session in sessions:
                 for op in session.held():
                     if now >= op.deadline and not op.future.done():
-                        op.future.set_result(OSDOpReply(result=-errno.ETIMEDOUT))
+                        _finish(op.future, OSDOpReply(result=-errno.ETIMEDOUT))
 
     def _session(self, osd_id: int) -> _OsdSession:
         with self._sessions_lock:
@@ -315,20 +324,22 @@ class Objecter:
             self._retry_later(op, need_epoch=reply.retry_epoch)
             return
         if not op.future.done():
-            op.future.set_result(reply)
+            _finish(op.future, reply)
 
     def _retry_later(self, op: _InFlight, need_epoch: int = 0, need_newer_map: bool = False) -> None:
+        if op.future.done():        # timed out meanwhile: nothing left to resend
+            return
         op.attempts += 1
         if self._closed:
-            op.future.set_result(OSDOpReply(result=-errno.ESHUTDOWN))
+            _finish(op.future, OSDOpReply(result=-errno.ESHUTDOWN))
             return
         if time.monotonic() >= op.deadline:
-            op.future.set_result(OSDOpReply(result=-errno.ETIMEDOUT))
+            _finish(op.future, OSDOpReply(result=-errno.ETIMEDOUT))
             return
         try:
             self._retry_pool.submit(self._resend, op, need_epoch, need_newer_map)
         except RuntimeError:  # pool shut down under us
-            op.future.set_result(OSDOpReply(result=-errno.ESHUTDOWN))
+            _finish(op.future, OSDOpReply(result=-errno.ESHUTDOWN))
 
     def _resend(self, op: _InFlight, need_epoch: int, need_newer_map: bool) -> None:
         try:
@@ -341,5 +352,7 @@ class Objecter:
             self._route(op)
         except Exception as exc:  # keep the op's future from hanging on an internal error
             log.exception("resend failed")
-            if not op.future.done():
+            try:
                 op.future.set_exception(exc)
+            except InvalidStateError:
+                pass
