@@ -30,7 +30,7 @@ import ray
 from osd.actor_faults import FaultState
 from osd.actor_links import OrderedPipe, RayChannel
 from osd.actor_mon import MonitorAndTimers
-from osd.heartbeat import Heartbeat
+from osd.heartbeat import Heartbeat, choose_peers
 from osd.messages import OpOutcome, OSDOpReply, RepOp
 from osd.messenger import AsyncPeer
 
@@ -209,7 +209,9 @@ class OSDActor(MonitorAndTimers):
         for osd, pipe in self._pipes.items():
             if self.peer_gone(osd):
                 pipe.drop()
-        self.heartbeat.set_peers([o for o, i in m.osds.items() if i.up], time.time())
+        pg_peers = {o for pg in svc.pgs.values() for o in pg.acting}
+        up = [o for o, i in m.osds.items() if i.up]
+        self.heartbeat.set_peers(choose_peers(self.osd_id, up, pg_peers), time.time())
         self._maybe_reboot()
 
     async def _wait_for_map(self, epoch: int) -> None:

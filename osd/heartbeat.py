@@ -61,3 +61,26 @@ class Heartbeat:
         """Peers reported earlier that answer again (cancel the report)."""
         out, self._recovered = self._recovered, []
         return out
+
+
+MIN_PEERS = 10      # Ceph's osd_heartbeat_min_peers
+
+
+def choose_peers(osd_id: int, up_osds, pg_peers, min_peers: int = MIN_PEERS) -> set[int]:
+    """Who an OSD watches, as Ceph chooses: every OSD it shares a PG with, its next and
+    previous up OSD by id, then further ring neighbours until `min_peers`. All-to-all
+    pinging grows with the square of the cluster (a million pings for 1,000 OSDs)."""
+    ring = sorted(set(up_osds) | {osd_id})
+    peers = {p for p in pg_peers if p != osd_id and p in set(ring)}
+    if len(ring) <= 1:
+        return peers
+    at = ring.index(osd_id)
+    step = 1
+    while step < len(ring):
+        for neighbour in (ring[(at + step) % len(ring)], ring[(at - step) % len(ring)]):
+            if neighbour != osd_id:
+                peers.add(neighbour)
+        if len(peers) >= min_peers:
+            break
+        step += 1
+    return peers

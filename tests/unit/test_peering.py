@@ -379,3 +379,15 @@ def test_degraded_write_pushes_the_whole_object(store, tmp_path):
     sim.verify_replicas()
     assert _read(sim, "d") == (0, b"v3" + (b"v2" * 1000)[2:])
     sim.close()
+
+
+def test_heartbeat_peers_are_pg_peers_plus_ring_neighbours():
+    from osd.heartbeat import choose_peers
+
+    up = range(100)
+    peers = choose_peers(50, up, pg_peers={3, 77, 50, 200}, min_peers=10)
+    assert {3, 77, 49, 51} <= peers and 50 not in peers and 200 not in peers   # 200 is not up
+    assert len(peers) == 10
+    assert choose_peers(0, [0, 1, 2], pg_peers=set()) == {1, 2}       # small: everyone
+    assert choose_peers(5, [5], pg_peers=set()) == set()
+    assert choose_peers(99, up, pg_peers=set(), min_peers=2) == {98, 0}   # wraps around
