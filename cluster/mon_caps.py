@@ -84,15 +84,7 @@ def _mon_profile(name: str) -> tuple:
 
 
 def _mon_rwxa(scan: _Scan) -> int:
-    scan.spaces()
-    if scan.text.startswith("*", scan.pos):
-        scan.pos += 1
-        return MON_ANY
-    allow = 0
-    for letter, bit in (("r", MON_R), ("w", MON_W), ("x", MON_X)):
-        if scan.text.startswith(letter, scan.pos):
-            scan.pos += 1
-            allow |= bit
+    allow = scan.rwx(MON_ANY, MON_R, MON_W, MON_X)
     if not allow:
         raise _Fail()
     return allow

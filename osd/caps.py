@@ -64,6 +64,19 @@ class _Scan:
             raise _Fail()
         self.pos += len(word)
 
+    def rwx(self, any_bits: int, r: int, w: int, x: int) -> int:
+        """`*` (any_bits) or any run of the letters r, w, x; 0 when neither is here."""
+        self.spaces()
+        if self.text.startswith("*", self.pos):
+            self.pos += 1
+            return any_bits
+        allow = 0
+        for letter, bit in (("r", r), ("w", w), ("x", x)):
+            if self.text.startswith(letter, self.pos):
+                self.pos += 1
+                allow |= bit
+        return allow
+
     def try_(self, fn):
         """Run fn; on failure restore the position and return None (PEG backtracking)."""
         saved = self.pos
@@ -246,15 +259,9 @@ def _rbd_profile(name: str, match: OsdMatch) -> tuple:
 
 
 def _osd_rwxa(scan: _Scan) -> int:
-    scan.spaces()
-    if scan.text.startswith("*", scan.pos):
-        scan.pos += 1
-        return CAP_ANY
-    allow = 0
-    for letter, bit in (("r", CAP_R), ("w", CAP_W), ("x", CAP_X)):
-        if scan.text.startswith(letter, scan.pos):
-            scan.pos += 1
-            allow |= bit
+    allow = scan.rwx(CAP_ANY, CAP_R, CAP_W, CAP_X)
+    if allow == CAP_ANY:
+        return allow
     if allow:
         # letters then optional class words: "rwx", "r class-read"
         for word, bit in (("class-read", CAP_CLS_R), ("class-write", CAP_CLS_W)):
