@@ -128,6 +128,9 @@ class _Cluster:
         self.wait_for(f"osd.{osd_id} marked down",
                       lambda: not self.osdmap().osds[osd_id].up, timeout_s=30)
 
+    def wait_up(self, osd_id: int) -> None:
+        self.wait_for(f"osd.{osd_id} up", lambda: self.osdmap().osds[osd_id].up, timeout_s=30)
+
 
 @pytest.fixture(scope="module")
 def memstore_cluster(ray_rados, tmp_path_factory):
@@ -195,7 +198,7 @@ def test_first_booted_osd_lost_for_good_recovers_on_the_others(memstore_cluster)
     ret, _, outs = c.rados.mon_command(json.dumps({"prefix": "osd in", "ids": [str(victim)]}),
                                        b"")
     assert ret == 0, outs
-    c.wait_for(f"osd.{victim} up", lambda: c.osdmap().osds[victim].up, timeout_s=30)
+    c.wait_up(victim)
     c.wait_clean()
 
 
@@ -329,7 +332,7 @@ def test_paused_osd_is_marked_down_and_boots_again_when_resumed(memstore_cluster
     assert state["paused"] is True
     c.wait_down(victim)        # no heartbeats or beacons: the peers report it
     ray.get(c.osd(victim).fault_clear.remote(), timeout=10)
-    c.wait_for(f"osd.{victim} up again", lambda: c.osdmap().osds[victim].up, timeout_s=30)
+    c.wait_up(victim)
     c.wait_clean()
     c.ioctx.write_full("after-pause", b"ok")
     assert c.ioctx.read("after-pause") == b"ok"
@@ -364,7 +367,7 @@ def test_op_to_a_paused_primary_goes_to_the_new_primary_once_it_is_marked_down(
         assert c.ioctx.read(oid) == b"while paused"
     finally:
         ray.get(c.osd(primary).fault_clear.remote(), timeout=10)
-    c.wait_for(f"osd.{primary} up again", lambda: c.osdmap().osds[primary].up, timeout_s=30)
+    c.wait_up(primary)
     c.wait_clean()
     assert c.ioctx.read(oid) == b"while paused"
     c.assert_replicas_identical([oid])
