@@ -90,9 +90,10 @@ class _OsdSession:
                 return None
             return self._take_batch()
 
-    def held(self) -> list[_InFlight]:
+    def held(self) -> tuple[list[_InFlight], list[_InFlight]]:
+        """(in flight, queued), read together."""
         with self.lock:
-            return list(self.in_flight or ()) + list(self.queue)
+            return list(self.in_flight or ()), list(self.queue)
 
     def take_back(self, ops: list[_InFlight]) -> None:
         """Withdraw `ops` (in flight or queued): their replies from here are ignored."""
@@ -257,20 +258,18 @@ class Objecter:
             sessions = list(self._sessions.items())
         moved: list[_InFlight] = []
         for osd_id, session in sessions:
-            held = session.held()
+            in_flight, queued = session.held()
             if not osdmap.is_up(osd_id):
                 # its in-flight call may never return (a paused OSD keeps its socket):
                 # resend everything and let a new session start clean if it comes back
                 with self._sessions_lock:
                     if self._sessions.get(osd_id) is session:
                         del self._sessions[osd_id]
-                elsewhere = held
+                elsewhere = in_flight + queued
             else:
                 # in-flight ops stay: a live OSD answers them (with a retry if no longer
                 # primary); queued ones go straight to their new primary
-                in_flight = set(map(id, session.in_flight or ()))
-                elsewhere = [op for op in held if id(op) not in in_flight
-                             and self._primary(osdmap, op.request) != osd_id]
+                elsewhere = [op for op in queued if self._primary(osdmap, op.request) != osd_id]
             if elsewhere:
                 session.take_back(elsewhere)
                 moved.extend(elsewhere)
@@ -300,7 +299,7 @@ class Objecter:
             with self._sessions_lock:
                 sessions = list(self._sessions.values())
             for session in sessions:
-                for op in session.held():
+                for op in itertools.chain(*session.held()):
                     if now >= op.deadline and not op.future.done():
                         _finish(op.future, OSDOpReply(result=-errno.ETIMEDOUT))
 
