@@ -83,6 +83,18 @@ class MonActor:
         await self._announce(before)
         return result
 
+    async def osd_boot_many(self, boots: list) -> list:
+        """A host actor's OSDs booting together: at most two epochs (mon_failures.py)."""
+        before = self._epoch()
+        result = self.core.osd_boot_many(boots)
+        await self._announce(before)
+        return result
+
+    async def osd_reports(self, reports: list) -> None:
+        """A host actor's beacons, failure reports and PG statistics, in order."""
+        self._ensure_ticker()
+        self.core.osd_reports(reports)
+
     async def osd_beacon(self, osd_id: int) -> None:
         self._ensure_ticker()
         self.core.osd_beacon(osd_id)
@@ -106,6 +118,19 @@ class MonActor:
         self.fault_records = [dict(r) for r in records]
 
     async def wait_for_epoch(self, have: int, timeout_s: float):
+        """The newest map once its epoch is past `have`; None after `timeout_s`."""
+        if not await self._wait_past(have, timeout_s):
+            return None
+        return self.core.get_osdmap()
+
+    async def wait_for_maps(self, have: int, timeout_s: float) -> list:
+        """Every kept map past `have`, oldest first, once there is one; [] after
+        `timeout_s`. One call instead of wait_for_epoch then get_osdmaps."""
+        if not await self._wait_past(have, timeout_s):
+            return []
+        return self.core.get_osdmaps(have, 0)
+
+    async def _wait_past(self, have: int, timeout_s: float) -> bool:
         if self._changed is None:
             self._changed = asyncio.Condition()
         deadline = time.monotonic() + min(timeout_s, LONG_POLL_MAX_S)
@@ -113,12 +138,12 @@ class MonActor:
             while self._epoch() <= have:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return None
+                    return False
                 try:
                     await asyncio.wait_for(self._changed.wait(), remaining)
                 except asyncio.TimeoutError:
-                    return None
-        return self.core.get_osdmap()
+                    return False
+        return True
 
     async def command(self, cmd, inbuf: bytes = b""):
         before = self._epoch()

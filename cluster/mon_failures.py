@@ -14,10 +14,15 @@ Invariants:
   the failure detector did not notice must not look like an OSD that never went away);
 - `get_osdmaps` serves the last `MAP_HISTORY_EPOCHS` published maps, oldest first;
 - PG statistics are advisory: they change no epoch, only what `pg dump`, `status` and
-  `health` show (see mon_status.py).
+  `health` show (see mon_status.py);
+- a host actor running many OSDs boots them with `osd_boot_many` and sends their beacons,
+  failure reports and PG statistics with `osd_reports`: the boots of a batch publish at
+  most two epochs (one marking restarted OSDs down, one for every boot), not one each,
+  which is what lets a thousand OSDs boot without a thousand epochs for each to install.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 from collections import deque
 from typing import Any, Optional
@@ -87,6 +92,58 @@ class FailureHandling:
             self._log("[INF]", f"osd.{osd_id} marked itself in (was auto-marked out)")
         return self._osdmap.epoch
 
+    def osd_boot_many(self, boots: list) -> list[int]:
+        """`osd_boot` for each (osd_id, incarnation, addr) in at most two epochs; the
+        results in the same order (an epoch, or -ENOENT)."""
+        latest = {int(b[0]): b for b in boots}      # a repeated boot: the last one counts
+        restarted = [osd for osd, (_, incarnation, _) in latest.items()
+                     if self._restarted_while_up(osd, incarnation)]
+        if restarted:
+            # peers must see an interval in which the old incarnation is gone
+            with self._one_epoch():
+                for osd in restarted:
+                    self._set_state(osd, up=False,
+                                    message=f"osd.{osd} restarted (new incarnation): marked down")
+        with self._one_epoch():
+            done = {osd: self.osd_boot(osd, incarnation, addr)
+                    for osd, (_, incarnation, addr) in latest.items()}
+        epoch = self._osdmap.epoch
+        return [done[int(b[0])] if done[int(b[0])] < 0 else epoch for b in boots]
+
+    def _restarted_while_up(self, osd_id: int, incarnation: int) -> bool:
+        info = self._osdmap.osds.get(osd_id)
+        known = self.incarnations.get(osd_id)
+        return info is not None and info.exists and info.up and known is not None and \
+            known != incarnation
+
+    @contextlib.contextmanager
+    def _one_epoch(self):
+        """Map changes made inside publish a single epoch when the block ends."""
+        assert self._epoch_batch is None, "epoch batches do not nest"
+        self._epoch_batch = [None, []]
+        try:
+            yield
+        finally:
+            pending, messages = self._epoch_batch
+            self._epoch_batch = None
+            if pending is not None:
+                self._publish(pending, messages)
+
+    _REPORTS = ("osd_beacon", "report_failure", "cancel_failure", "report_pg_stats")
+
+    def osd_reports(self, reports: list) -> None:
+        """Several OSDs' reports in order, each a (method, args) pair naming one of
+        osd_beacon, report_failure, cancel_failure or report_pg_stats; health
+        transitions are logged once for the whole batch."""
+        for method, args in reports:
+            if method == "report_pg_stats":
+                self._record_pg_stats(*args)
+            elif method in self._REPORTS:
+                getattr(self, method)(*args)
+            else:
+                raise ValueError(f"{method!r} is not an OSD report")
+        self._log_health_transitions()
+
     def osd_beacon(self, osd_id: int) -> None:
         """MOSDBeacon: the OSD is alive (resets its `mon_osd_report_timeout`)."""
         self.failure_detector.beacon(osd_id, self.clock())
@@ -103,10 +160,13 @@ class FailureHandling:
 
     def report_pg_stats(self, osd_id: int, rows: list) -> None:
         """MPGStats: the rows of the PGs `osd_id` leads (OSDService.pg_stats())."""
+        self._record_pg_stats(osd_id, rows)
+        self._log_health_transitions()
+
+    def _record_pg_stats(self, osd_id: int, rows: list) -> None:
         now = self.clock()
         self.pgmap.report(osd_id, rows, now)
         self.failure_detector.beacon(osd_id, now)
-        self._log_health_transitions()
 
     # == the detector's decisions ===========================================================
     def tick_failures(self) -> FailureDecision:

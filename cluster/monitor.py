@@ -92,6 +92,7 @@ class MonitorCore(StatusCommands, FailureHandling):
         self._log_seq = 0
         self.start_time = clock()
         self._last_health: dict[str, str] = {}
+        self._epoch_batch: Optional[list] = None      # [pending map, messages] (_one_epoch)
         from .mon_auth import AuthMonitor
         self.auth = AuthMonitor.attach(self, conf)      # auth none unless conf asks for cephx
         self._handlers = self._command_table()
@@ -315,10 +316,19 @@ class MonitorCore(StatusCommands, FailureHandling):
 
     # == map changes ========================================================================
     def _pending(self) -> OSDMap:
+        batch = self._epoch_batch
+        if batch is not None:
+            if batch[0] is None:
+                batch[0] = self._osdmap.copy_for_next_epoch(self.clock())
+            return batch[0]
         return self._osdmap.copy_for_next_epoch(self.clock())
 
     def _publish(self, new: OSDMap, messages: Iterable[str] = ()) -> None:
         """Make `new` the current map and log what happened (and health transitions)."""
+        batch = self._epoch_batch
+        if batch is not None and new is batch[0]:
+            batch[1].extend(messages)       # published when the batch ends (_one_epoch)
+            return
         old, self._osdmap = self._osdmap, new
         self._after_publish(old, new)
         for msg in messages:

@@ -3,7 +3,8 @@
 A Ray actor is a whole Python process (~100 MB and a share of the scheduler); packing N
 OSDs into one is what lets one machine simulate hundreds of them. Each packed OSD is an
 ordinary `osd.actor.OSDActor` object on this actor's event loop, with its own messenger
-socket, store, timers and monitor session: clients and peers reach it by address exactly as
+socket, store and timers (the monitor session is the process's, shared by its OSDs:
+osd/mon_client.py): clients and peers reach it by address exactly as
 they reach an OSD that has a process of its own. Ray calls to it (its address, faults, the
 ray messenger) come through `osd_call(osd_id, method, *args)`; `cluster.bootstrap.osd_handle`
 hides the difference from callers.
@@ -47,6 +48,7 @@ class OSDHostActor:
         self.osds: dict = {}            # osd id -> OSDActor
         self._tasks: dict = {}          # osd id -> set of its live asyncio tasks
         self._factory = None
+        self._mon_client = None         # one monitor session for all (osd/mon_client.py)
 
     def _track_tasks(self) -> None:
         """File every task created on this loop under the OSD it runs for (see module doc)."""
@@ -77,7 +79,14 @@ class OSDHostActor:
         if osd_id in self.osds:
             return False
         self._track_tasks()
-        self.osds[osd_id] = OSDActor(self.cluster_name, self.namespace, osd_id, options)
+        if self._mon_client is None:
+            from osd.mon_client import MonClient
+
+            self._mon_client = MonClient(ray.get_actor(f"{self.cluster_name}.mon",
+                                                       namespace=self.namespace))
+        osd = OSDActor(self.cluster_name, self.namespace, osd_id, options)
+        osd._mon = self._mon_client
+        self.osds[osd_id] = osd
         return True
 
     async def osd_call(self, osd_id: int, method: str, *args):

@@ -16,7 +16,7 @@ import copy
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from .crush import CrushMap, build_default_map
 from .placement import (OsdStates, PgMapping, PoolPlacement, map_pg, map_pool, object_ps,
@@ -185,7 +185,7 @@ class OSDMap:
     backfillfull_ratio: float = 0.9
     nearfull_ratio: float = 0.85
     # per map object, never pickled nor copied: pool id -> [PgMapping by seed]
-    _cache: dict[int, list[PgMapping]] = field(default_factory=dict, repr=False, compare=False)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _states: Optional[OsdStates] = field(default=None, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -288,6 +288,16 @@ class OSDMap:
     def pool_mappings(self, pool_id: int) -> list[PgMapping]:
         """Every PG of the pool, index = seed (cached). KeyError for an unknown pool."""
         return list(self._pool_mappings(pool_id))
+
+    def derived(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """`compute()`, once per map object and `key`: a view of this epoch that many
+        readers share (OSDs of one process deriving their PG mappings), cached beside the
+        placement rows and, like them, not pickled."""
+        value = self._cache.get(key)
+        if value is None:
+            value = compute()
+            self._cache[key] = value
+        return value
 
     # -- epochs -------------------------------------------------------------------------
     def copy_for_next_epoch(self, stamp: Optional[float] = None) -> "OSDMap":

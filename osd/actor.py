@@ -33,6 +33,7 @@ from osd.actor_mon import MonitorAndTimers
 from osd.heartbeat import Heartbeat, choose_peers
 from osd.messages import OpOutcome, OSDOpReply, RepOp
 from osd.messenger import AsyncPeer
+from osd.mon_client import MonClient
 
 log = logging.getLogger("rayceph.osd")
 
@@ -126,7 +127,7 @@ class OSDActor(MonitorAndTimers):
         self._pipes: dict[int, OrderedPipe] = {}
         self.inflight: dict = {}        # reqid -> _Write
         self._parked: dict = {}         # reqid -> [future]: requests the core holds
-        self._mon = None
+        self._mon: MonClient | None = None     # set before start() by a host actor
         self._map_lock: asyncio.Lock | None = None
         self._map_changed: asyncio.Condition | None = None
         self._events_changed: asyncio.Condition | None = None
@@ -142,12 +143,14 @@ class OSDActor(MonitorAndTimers):
         self._map_lock = asyncio.Lock()
         self._map_changed = asyncio.Condition()
         self._events_changed = asyncio.Condition()
-        self._mon = ray.get_actor(f"{self.cluster_name}.mon", namespace=self.namespace)
+        if self._mon is None:   # a host actor running several OSDs gives them one session
+            self._mon = MonClient(ray.get_actor(f"{self.cluster_name}.mon",
+                                                namespace=self.namespace))
         if self.messenger == "socket":
             from osd.messenger import serve
 
             self._server, self.addr = await serve(self, self.bind_host)
-        newest = await self._mon.get_osdmap.remote()
+        newest = await self._mon.newest()
         await self._catch_up_to(newest.epoch, newest)
         epoch = await self._boot()
         if epoch > 0:
@@ -183,7 +186,7 @@ class OSDActor(MonitorAndTimers):
         async with self._map_lock:
             if self.service.epoch >= epoch:
                 return
-            maps = await self._mon_call("get_osdmaps", self.service.epoch, 0)
+            maps = await self._mon.maps_since(self.service.epoch, epoch)
             if not maps and newest is not None and newest.epoch > self.service.epoch:
                 maps = [newest]
             if maps:    # a gap before the oldest kept map reads like a fresh full map

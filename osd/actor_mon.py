@@ -1,7 +1,8 @@
 """The OSD actor's own activity: its monitor session (boot, map following, beacons,
 failure reports, PG statistics), heartbeats to its peers, and the timers that drive the
 core (watch expiry, peering_tick). A mixin of OSDActor (osd/actor.py), split out to keep
-each module small; it uses the actor's `service`, `faults`, `heartbeat` and `_mon`.
+each module small; it uses the actor's `service`, `faults`, `heartbeat` and `_mon` (its
+session, osd/mon_client.py).
 
 Every report to the monitor is fire-and-forget: a lost one is sent again on the next
 period, as Ceph's OSDs resend beacons and PG stats. Nothing here runs while the OSD is
@@ -23,20 +24,10 @@ BOOT_RESEND_S = 5.0
 
 class MonitorAndTimers:
     # -- monitor ------------------------------------------------------------------------------
-    async def _mon_call(self, method: str, *args):
-        return await getattr(self._mon, method).remote(*args)
-
     def _mon_send(self, method: str, *args) -> None:
         """Fire-and-forget a report to the monitor (a lost one is sent again next time)."""
-        if not self.faults.mon_reachable():
-            return
-
-        async def send():
-            try:
-                await self._mon_call(method, *args)
-            except Exception as exc:
-                log.debug("osd.%d: %s to the monitor failed: %r", self.osd_id, method, exc)
-        asyncio.ensure_future(send())
+        if self.faults.mon_reachable():
+            self._mon.report(method, *args)
 
     async def _boot(self) -> int:
         """Ask the monitor to mark this incarnation up; the epoch after, or 0 if not sent."""
@@ -44,8 +35,7 @@ class MonitorAndTimers:
             return 0
         self._boot_sent_at = time.monotonic()
         try:
-            return int(await self._mon_call("osd_boot", self.osd_id, self.incarnation,
-                                            self.addr))
+            return int(await self._mon.boot(self.osd_id, self.incarnation, self.addr))
         except Exception:
             log.exception("osd.%d: boot failed", self.osd_id)
             return 0
@@ -68,7 +58,7 @@ class MonitorAndTimers:
                 await self.faults.wait_until(self.faults.mon_reachable)
                 continue
             try:
-                newer = await self._mon.wait_for_epoch.remote(self.service.epoch, 5.0)
+                newer = await self._mon.wait_newer(self.service.epoch, 5.0)
                 if newer is not None and self.faults.mon_reachable():
                     await self._catch_up_to(newer.epoch, newer)
             except Exception:

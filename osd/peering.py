@@ -122,6 +122,16 @@ def mapping_of(osdmap, pool_id: int, seed: int) -> Mapping:
     return Mapping(tuple(up), up_primary, tuple(acting), primary, pool.size, pool.min_size)
 
 
+def pool_mappings_of(osdmap, pool_id: int) -> list[Mapping]:
+    """Every PG's Mapping in the pool, index = seed; derived once per map object when the
+    map caches (the OSDs of one process share the maps they install)."""
+    def compute():
+        return [mapping_of(osdmap, pool_id, seed)
+                for seed in range(osdmap.pools[pool_id].pg_num)]
+    derived = getattr(osdmap, "derived", None)
+    return compute() if derived is None else derived(("peering", pool_id), compute)
+
+
 class IntervalTracker:
     """Every PG's current mapping and its past intervals, from the maps an OSD has seen.
 
@@ -140,11 +150,10 @@ class IntervalTracker:
         changed = []
         epoch = osdmap.epoch
         seen = set()
-        for pool_id, pool in osdmap.pools.items():
-            for seed in range(pool.pg_num):
+        for pool_id in osdmap.pools:
+            for seed, m in enumerate(pool_mappings_of(osdmap, pool_id)):
                 key = (pool_id, seed)
                 seen.add(key)
-                m = mapping_of(osdmap, pool_id, seed)
                 cur = self.current.get(key)
                 if cur is None:
                     self.current[key] = (m, epoch)
@@ -154,7 +163,7 @@ class IntervalTracker:
                     new = epoch == 1 or (prev_epoch > 0 and pool_id not in self._pools)
                     self.known_from[key] = 0 if new else epoch
                     changed.append(key)
-                elif cur[0] != m:
+                elif cur[0] is not m and cur[0] != m:
                     old, since = cur
                     acting_n = sum(1 for o in old.acting if _valid(o))
                     iv = Interval(since, epoch - 1, old.acting, old.primary, old.up,

@@ -4,6 +4,8 @@ incarnations, failure reports, beacons, down/out timers and flags, PG statistics
 import errno
 import json
 
+import pytest
+
 from cluster.config import CephConfig, bundled_config_path
 from cluster.mon_failures import MAP_HISTORY_EPOCHS
 from cluster.monitor import MonitorCore
@@ -94,6 +96,48 @@ def test_boot_of_a_down_osd_marks_it_up_and_noup_refuses():
 
 def test_boot_of_an_unknown_osd_is_enoent():
     assert make_mon().osd_boot(42, 1, None) == -errno.ENOENT
+
+
+def test_boots_of_a_batch_publish_one_epoch_with_every_address():
+    mon = make_mon()
+    e = mon.get_osdmap().epoch
+    epochs = mon.osd_boot_many([(0, 7, ("127.0.0.1", 7000)), (1, 7, ("127.0.0.1", 7001)),
+                                (2, 7, ("127.0.0.1", 7002)), (42, 7, None)])
+    assert epochs == [e + 1, e + 1, e + 1, -errno.ENOENT]
+    m = mon.get_osdmap()
+    assert m.epoch == e + 1
+    assert [m.osds[o].addr for o in range(3)] == [f"127.0.0.1:{7000 + o}/7" for o in range(3)]
+    assert mon.osd_boot_many([(0, 7, ("127.0.0.1", 7000))]) == [e + 1]     # a retry
+
+
+def test_restarts_in_a_batch_are_marked_down_in_one_epoch_then_up_in_the_next():
+    mon = make_mon()
+    mon.osd_boot_many([(o, 1, None) for o in range(3)])
+    cmd(mon, prefix="osd down", ids=["2"])
+    e = mon.get_osdmap().epoch
+    # osd.0 and osd.1 restarted unnoticed; osd.2 was down and boots again
+    assert mon.osd_boot_many([(0, 2, None), (1, 2, None), (2, 2, None)]) == [e + 2] * 3
+    down, back = mon.get_osdmaps(e, 0)
+    assert [down.osds[o].up for o in range(3)] == [False, False, False]
+    assert [back.osds[o].up for o in range(3)] == [True, True, True]
+    assert all(back.osds[o].up_from == e + 2 for o in range(3))
+
+
+def test_a_batch_of_reports_is_handled_in_order_like_separate_calls():
+    clock = Clock()
+    mon = make_mon(GRACE, clock=clock)
+    rows = _rows(mon, "active+undersized+degraded", objects=1, degraded=1)
+    mon.osd_reports([("report_failure", (0, 2, clock.t)), ("report_failure", (1, 2, clock.t)),
+                     ("cancel_failure", (1, 2)), ("osd_beacon", (0,))] +
+                    [("report_pg_stats", (osd, r)) for osd, r in rows.items()])
+    clock.t += 6
+    assert not mon.tick_failures().mark_down        # the cancel came after the report
+    out, _ = cmd(mon, prefix="pg stat")
+    assert "32 active+undersized+degraded" in out
+    assert any(ev["message"].startswith("Health check failed: Degraded data redundancy: ")
+               for ev in mon.events())
+    with pytest.raises(ValueError, match="not an OSD report"):
+        mon.osd_reports([("osd_boot", (0, 1, None))])
 
 
 # -- failure reports and beacons -----------------------------------------------------------
