@@ -13,12 +13,14 @@ Invariants:
   in one epoch and up in the next, so its peers see a new interval and re-peer (a restart
   the failure detector did not notice must not look like an OSD that never went away);
 - `get_osdmaps` serves the last `MAP_HISTORY_EPOCHS` published maps, oldest first;
+- failure reports count only against OSDs that have booted (`report_failure`);
 - PG statistics are advisory: they change no epoch, only what `pg dump`, `status` and
   `health` show (see mon_status.py);
 - a host actor running many OSDs boots them with `osd_boot_many` and sends their beacons,
   failure reports and PG statistics with `osd_reports`: the boots of a batch publish at
   most two epochs (one marking restarted OSDs down, one for every boot), not one each,
-  which is what lets a thousand OSDs boot without a thousand epochs for each to install.
+  which is what lets a thousand OSDs boot without a thousand epochs for each to install;
+  likewise one failure-detector tick publishes one epoch for all it marks down or out.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from osd.pg_stats import PGMap
 from .failure_detector import FailureDecision, FailureDetector
 
 MAP_HISTORY_EPOCHS = 500
+HEALTH_LOG_INTERVAL_S = 1.0     # batched OSD reports check health transitions this often
 # Option names the detector reads; those missing from the config table keep the detector's
 # defaults (FailureDetector.from_config).
 _DETECTOR_OPTIONS = {"osd_heartbeat_grace": "grace_s",
@@ -46,6 +49,7 @@ class FailureHandling:
         self.pgmap = PGMap()
         self.incarnations: dict[int, int] = {}
         self.map_history: deque = deque([self._osdmap], maxlen=MAP_HISTORY_EPOCHS)
+        self._health_logged_at = float("-inf")
 
     def _detector_options(self) -> dict:
         return {name: self.options[name] for name in _DETECTOR_OPTIONS if name in self.options}
@@ -142,15 +146,27 @@ class FailureHandling:
                 getattr(self, method)(*args)
             else:
                 raise ValueError(f"{method!r} is not an OSD report")
-        self._log_health_transitions()
+        now = self.clock()
+        if now - self._health_logged_at >= HEALTH_LOG_INTERVAL_S:
+            # the checks walk every PG: with hundreds of batches a second, once a second
+            self._health_logged_at = now
+            self._log_health_transitions()
 
     def osd_beacon(self, osd_id: int) -> None:
         """MOSDBeacon: the OSD is alive (resets its `mon_osd_report_timeout`)."""
         self.failure_detector.beacon(osd_id, self.clock())
 
     def report_failure(self, reporter: int, target: int, failed_since: float) -> None:
-        """MOSDFailure: `reporter`'s heartbeats to `target` fail since `failed_since`."""
-        if self._osdmap.is_up(target) and self._osdmap.is_up(reporter):
+        """MOSDFailure: `reporter`'s heartbeats to `target` fail since `failed_since`.
+        Ignored for an OSD that has never booted under this monitor: the first map shows
+        every OSD up before its process runs, and peers that started earlier must not get
+        one that is still starting marked down (a thousand OSDs take longer to start than
+        the grace); if it never boots, the beacon timeout marks it down."""
+        if target not in self.incarnations:
+            return
+        new = reporter not in self.failure_detector.reports.get(target, {})
+        if new and self._osdmap.is_up(target) and self._osdmap.is_up(reporter):
+            # logged once per report, not for each periodic resend of it
             self._log("[DBG]", f"osd.{target} reported failed by osd.{reporter}")
         self.failure_detector.report_failure(reporter, target, failed_since, self.clock())
 
@@ -181,6 +197,13 @@ class FailureHandling:
         now = self.clock()
         m = self._osdmap
         decision = fd.tick(m, now)
+        # one epoch for everything decided now (a thousand OSDs' peers install every epoch)
+        with self._one_epoch():
+            self._apply_decision(decision, now)
+        return decision
+
+    def _apply_decision(self, decision: FailureDecision, now: float) -> None:
+        fd = self.failure_detector
         for osd in decision.mark_down:
             reporters = fd.reports.get(osd, {})
             if reporters:
@@ -198,7 +221,6 @@ class FailureHandling:
                                message=f"Marking osd.{osd} out (has been down for "
                                        f"{int(down_for)} seconds)"):
                 fd.marked_out(osd, auto=True)
-        return decision
 
     # == helpers ============================================================================
     def _set_state(self, osd_id: int, up: Optional[bool] = None, in_: Optional[bool] = None,

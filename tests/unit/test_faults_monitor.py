@@ -17,14 +17,18 @@ from .test_osdmap import FSID
 GRACE = "[global]\nosd heartbeat grace = 5\nmon osd down out interval = 30\n"
 
 
-def make_mon(text: str = "", clock=None) -> MonitorCore:
+def make_mon(text: str = "", clock=None, booted: bool = False) -> MonitorCore:
     """A monitor over the bundled default cluster (3 hosts x 1 OSD, pool rbd of 32 PGs),
-    reading its options from the config as the Ray monitor actor does."""
+    reading its options from the config as the Ray monitor actor does; `booted`: every
+    OSD has booted once (incarnation 1), as the hosts do when the cluster starts."""
     conf = CephConfig()
     conf.parse_text(open(bundled_config_path("default")).read() + "\n" + text)
     clock = clock or Clock()
-    return MonitorCore(build_initial_osdmap(conf, FSID, stamp=clock()), clock=clock,
-                       conf=conf)
+    mon = MonitorCore(build_initial_osdmap(conf, FSID, stamp=clock()), clock=clock,
+                      conf=conf)
+    if booted:
+        mon.osd_boot_many([(osd, 1, None) for osd in mon.get_osdmap().osds])
+    return mon
 
 
 def cmd(mon, **kw):
@@ -125,7 +129,7 @@ def test_restarts_in_a_batch_are_marked_down_in_one_epoch_then_up_in_the_next():
 
 def test_a_batch_of_reports_is_handled_in_order_like_separate_calls():
     clock = Clock()
-    mon = make_mon(GRACE, clock=clock)
+    mon = make_mon(GRACE, clock=clock, booted=True)
     rows = _rows(mon, "active+undersized+degraded", objects=1, degraded=1)
     mon.osd_reports([("report_failure", (0, 2, clock.t)), ("report_failure", (1, 2, clock.t)),
                      ("cancel_failure", (1, 2)), ("osd_beacon", (0,))] +
@@ -143,7 +147,7 @@ def test_a_batch_of_reports_is_handled_in_order_like_separate_calls():
 # -- failure reports and beacons -----------------------------------------------------------
 def test_two_reporters_from_other_hosts_mark_down_after_the_grace():
     clock = Clock()
-    mon = make_mon(GRACE, clock=clock)
+    mon = make_mon(GRACE, clock=clock, booted=True)
     mon.report_failure(0, 2, clock.t)
     mon.report_failure(1, 2, clock.t)
     clock.t += 4.0
@@ -157,7 +161,7 @@ def test_two_reporters_from_other_hosts_mark_down_after_the_grace():
 
 def test_one_reporter_is_not_enough_and_a_cancel_withdraws_the_report():
     clock = Clock()
-    mon = make_mon(GRACE, clock=clock)
+    mon = make_mon(GRACE, clock=clock, booted=True)
     mon.report_failure(0, 2, clock.t)
     clock.t += 10
     mon.tick_failures()
@@ -168,9 +172,25 @@ def test_one_reporter_is_not_enough_and_a_cancel_withdraws_the_report():
     assert up(mon, 2)
 
 
-def test_nodown_keeps_a_reported_osd_up():
+def test_reports_against_an_osd_that_never_booted_are_ignored_until_it_boots():
     clock = Clock()
     mon = make_mon(GRACE, clock=clock)
+    mon.osd_boot_many([(0, 1, None), (1, 1, None)])     # osd.2 is still starting
+    mon.report_failure(0, 2, clock.t)
+    mon.report_failure(1, 2, clock.t)
+    clock.t += 30
+    assert not mon.tick_failures().mark_down and up(mon, 2)
+    assert not any("reported failed" in ev["message"] for ev in mon.events())
+    mon.osd_boot(2, 1, None)
+    mon.report_failure(0, 2, clock.t)
+    mon.report_failure(1, 2, clock.t)
+    clock.t += 6
+    assert mon.tick_failures().mark_down == [2]
+
+
+def test_nodown_keeps_a_reported_osd_up():
+    clock = Clock()
+    mon = make_mon(GRACE, clock=clock, booted=True)
     cmd(mon, prefix="osd set", key="nodown")
     mon.report_failure(0, 2, clock.t)
     mon.report_failure(1, 2, clock.t)
@@ -225,13 +245,15 @@ def test_noout_and_an_operator_out_are_not_undone_by_boot():
 
 def test_config_set_changes_the_grace_of_the_running_detector():
     clock = Clock()
-    mon = make_mon(GRACE, clock=clock)
+    mon = make_mon(GRACE, clock=clock, booted=True)
     cmd(mon, prefix="config set", who="mon", name="osd_heartbeat_grace", value="50")
     mon.report_failure(0, 2, clock.t)
     mon.report_failure(1, 2, clock.t)
     clock.t += 10
     mon.tick_failures()
     assert up(mon, 2)
+    clock.t += 41
+    assert mon.tick_failures().mark_down == [2]
 
 
 # -- PG statistics --------------------------------------------------------------------------
