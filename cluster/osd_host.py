@@ -118,9 +118,9 @@ class OSDHostActor:
         for pipe in osd._pipes.values():
             pipe.drop()
         for channel in list(osd._peers.values()):
-            writer = getattr(channel, "_writer", None)
-            if writer is not None:
-                writer.close()
+            close = getattr(channel, "close", None)     # a RayChannel has nothing to close
+            if close is not None:
+                close()
         current = asyncio.current_task()
         for task in list(self._tasks.pop(osd_id, ())):
             if task is not current:

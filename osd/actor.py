@@ -38,6 +38,7 @@ from osd.mon_client import MonClient
 log = logging.getLogger("rayceph.osd")
 
 MAP_WAIT_S = 10.0
+PEER_CHECK_S = 5.0
 EVENT_POLL_MAX_S = 5.0
 DEFAULT_RECOVERY_MAX_ACTIVE = 3     # Ceph's osd_recovery_max_active_hdd, for "0 = by device"
 
@@ -74,6 +75,16 @@ class _Write:
         for future in self.futures:
             if not future.done():
                 future.set_result(outcome)
+
+
+def map_addr(osdmap, osd_id: int):
+    """(host, port) of `osd_id` as the map shows it ('host:port/nonce'), or None."""
+    info = osdmap.osds.get(osd_id) if osdmap is not None else None
+    host, sep, rest = (info.addr if info is not None else "").rpartition(":")
+    port = rest.split("/", 1)[0]
+    if not sep or not host or not port.isdigit():
+        return None
+    return host, int(port)
 
 
 def make_store(objectstore: str, data_root: str, osd_id: int):
@@ -276,20 +287,47 @@ class OSDActor(MonitorAndTimers):
         """A channel to another OSD with an awaitable `call(method, *args)`."""
         channel = self._peers.get(osd_id)
         if channel is None or getattr(channel, "closed", False):
-            from cluster.bootstrap import osd_handle
-
-            handle = osd_handle(self.cluster_name, osd_id)
-            if handle is None:
-                raise ConnectionError(f"osd.{osd_id} has no actor")
+            channel = None
             if self.messenger == "socket":
-                addr = await handle.msgr_addr.remote()
-                if not addr:    # still starting: the pipe retries (never fall back to Ray)
-                    raise ConnectionError(f"osd.{osd_id} does not serve yet")
-                channel = AsyncPeer(tuple(addr))
-            else:
-                channel = RayChannel(handle)
+                channel = await self._peer_at_map_addr(osd_id)
+            if channel is None:
+                channel = await self._peer_through_ray(osd_id)
             self._peers[osd_id] = channel
         return channel
+
+    async def _peer_at_map_addr(self, osd_id: int):
+        """A connection to the address the map gives `osd_id`, checked to be that OSD (a
+        stale address may be closed, or reused by another OSD); None if it is not. Ceph's
+        OSDs find each other this way; asking Ray costs an actor call per connection,
+        thousands of them while a large cluster boots."""
+        addr = map_addr(self.service.osdmap, osd_id)
+        if addr is None:
+            return None
+        channel = AsyncPeer(addr)
+        try:
+            who = await asyncio.wait_for(channel.call("ping"), PEER_CHECK_S)
+        except asyncio.TimeoutError:
+            channel.close()
+            raise ConnectionError(f"osd.{osd_id} at {addr} does not answer") from None
+        except (ConnectionError, OSError):
+            return None
+        if who != osd_id:
+            channel.close()
+            return None
+        return channel
+
+    async def _peer_through_ray(self, osd_id: int):
+        from cluster.bootstrap import osd_handle
+
+        handle = osd_handle(self.cluster_name, osd_id)
+        if handle is None:
+            raise ConnectionError(f"osd.{osd_id} has no actor")
+        if self.messenger != "socket":
+            return RayChannel(handle)
+        addr = await handle.msgr_addr.remote()
+        if not addr:    # still starting: the pipe retries (never fall back to Ray)
+            raise ConnectionError(f"osd.{osd_id} does not serve yet")
+        return AsyncPeer(tuple(addr))
 
     def forget_peer(self, osd_id: int) -> None:
         self._peers.pop(osd_id, None)

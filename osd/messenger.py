@@ -229,6 +229,13 @@ class AsyncPeer:
             if not waiter.done():
                 waiter.set_exception(exc)
 
+    def close(self) -> None:
+        """Drop the connection; calls waiting on it fail with ConnectionClosed."""
+        writer = self._writer
+        self._fail_all(ConnectionClosed(f"connection to {self.addr} closed"))
+        if writer is not None:
+            writer.close()
+
     async def call(self, method: str, *args):
         if self._writer is None:
             if self.closed:
