@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
 import os
 import resource
@@ -102,11 +103,17 @@ class OSDHostActor:
         finally:
             _running_osd.reset(token)
         try:
-            return await task
+            result = await task
         except asyncio.CancelledError:
             if task.cancelled() and self.osds.get(osd_id) is not osd:
                 raise OSDStopped(f"osd.{osd_id} stopped") from None
             raise
+        if method == "start":
+            # what a started OSD holds lives as long as it does: keep the cyclic collector,
+            # which Ray also triggers, from walking it again and again (GIL time the other
+            # OSDs of the process need); a stopped OSD's cycles may then stay behind
+            gc.freeze()
+        return result
 
     async def stop_osd(self, osd_id: int) -> bool:
         """Stop one OSD as if its process died; False if it was not running here."""
