@@ -11,10 +11,9 @@ On one machine every OSD shares the same cores, so this shows what more OSDs cos
 actors, more messages per CPU), not the capacity a real cluster of that size would have.
 
 `--boot N --osds-per-actor K` measures one large cluster instead (e.g. 1,000 OSDs, 50 per
-actor): time until every OSD is up, time until every PG is active+clean, resident memory
-of all its actors, and a few object writes and reads. Heartbeats are slowed down (every OSD
-pings every other up OSD here, not only its PG peers as Ceph does) and the pool has about
-three PG shards per OSD, so what is measured is boot, peering and I/O, not heartbeat load.
+actor; bench/scale_boot.py): time until every OSD is up, time until every PG is
+active+clean, resident memory and idle CPU of the processes that run the OSDs, and 4 KiB
+I/O latency and aio throughput. The pool has about three PG shards per OSD.
 """
 from __future__ import annotations
 

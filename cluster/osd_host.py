@@ -147,13 +147,15 @@ class OSDHostActor:
         """The Ray node this actor runs on (CRUSH host placement)."""
         return ray.get_runtime_context().get_node_id()
 
-    async def rss_bytes(self) -> int:
-        """Resident memory of this process (bench output)."""
+    async def usage(self) -> dict:
+        """Resident memory and CPU time so far of this process (bench output)."""
+        rusage = resource.getrusage(resource.RUSAGE_SELF)
         try:
             with open("/proc/self/statm", encoding="ascii") as f:
-                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         except OSError:
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            rss = rusage.ru_maxrss * 1024
+        return {"rss_bytes": rss, "cpu_s": rusage.ru_utime + rusage.ru_stime}
 
 
 RemoteOSDHost = ray.remote(num_cpus=0, max_concurrency=100000)(OSDHostActor)

@@ -108,3 +108,15 @@ def test_kill_one_packed_osd_keeps_its_neighbours(cluster):
     assert ray.get(host.osd_ids.remote()) == [0, 1, 2]
     ioctx.write_full("back", b"again")
     assert ioctx.read("back") == b"again"
+
+
+def test_boot_bench_measures_a_packed_cluster(tmp_path):
+    """`python -m bench scaling --boot` on a small cluster: every OSD up, every PG
+    active+clean, every read back, no aio write failed, and its numbers present."""
+    from bench.scale_boot import IO_OBJECTS, boot_one
+
+    row = boot_one(12, 4, str(tmp_path), timeout_s=120)
+    assert row["osds"] == 12 and row["host_actors"] == 3 and row["up"] == 12
+    assert row["active_clean"], row["pg_states"]
+    assert row["reads_ok"] == IO_OBJECTS and row["aio_errors"] == 0
+    assert row["aio_write_4k_iops"] > 0 and row["host_rss_mib"] > 0
