@@ -38,7 +38,9 @@ from osd.mon_client import MonClient
 log = logging.getLogger("rayceph.osd")
 
 MAP_WAIT_S = 10.0
-PEER_CHECK_S = 5.0
+# A busy process (a host actor starting dozens of OSDs on a loaded machine) may take
+# seconds to answer; a peer slower than the heartbeat grace is reported failed anyway.
+PEER_CHECK_S = 20.0
 EVENT_POLL_MAX_S = 5.0
 DEFAULT_RECOVERY_MAX_ACTIVE = 3     # Ceph's osd_recovery_max_active_hdd, for "0 = by device"
 
@@ -135,6 +137,7 @@ class OSDActor(MonitorAndTimers):
         self.addr: tuple[str, int] | None = None
         self._server = None
         self._peers: dict[int, object] = {}
+        self._connecting: dict[int, asyncio.Future] = {}     # osd id -> connection being made
         self._pipes: dict[int, OrderedPipe] = {}
         self.inflight: dict = {}        # reqid -> _Write
         self._parked: dict = {}         # reqid -> [future]: requests the core holds
@@ -284,15 +287,25 @@ class OSDActor(MonitorAndTimers):
                 future.set_result(outcome)
 
     async def peer(self, osd_id: int):
-        """A channel to another OSD with an awaitable `call(method, *args)`."""
+        """A channel to another OSD with an awaitable `call(method, *args)`; callers that
+        ask while a connection is being made share it."""
         channel = self._peers.get(osd_id)
-        if channel is None or getattr(channel, "closed", False):
-            channel = None
-            if self.messenger == "socket":
-                channel = await self._peer_at_map_addr(osd_id)
-            if channel is None:
-                channel = await self._peer_through_ray(osd_id)
-            self._peers[osd_id] = channel
+        if channel is not None and not getattr(channel, "closed", False):
+            return channel
+        connecting = self._connecting.get(osd_id)
+        if connecting is None:
+            connecting = asyncio.ensure_future(self._connect_peer(osd_id))
+            self._connecting[osd_id] = connecting
+            connecting.add_done_callback(lambda _: self._connecting.pop(osd_id, None))
+        return await asyncio.shield(connecting)
+
+    async def _connect_peer(self, osd_id: int):
+        channel = None
+        if self.messenger == "socket":
+            channel = await self._peer_at_map_addr(osd_id)
+        if channel is None:
+            channel = await self._peer_through_ray(osd_id)
+        self._peers[osd_id] = channel
         return channel
 
     async def _peer_at_map_addr(self, osd_id: int):
