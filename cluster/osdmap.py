@@ -184,7 +184,8 @@ class OSDMap:
     full_ratio: float = 0.95
     backfillfull_ratio: float = 0.9
     nearfull_ratio: float = 0.85
-    # per map object, never pickled nor copied: pool id -> [PgMapping by seed]
+    # per map object, never pickled nor copied: pool id -> [PgMapping by seed], and the
+    # values of `derived(key, ...)` under their tuple keys
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _states: Optional[OsdStates] = field(default=None, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
