@@ -70,8 +70,9 @@ def choose_peers(osd_id: int, up_osds, pg_peers, min_peers: int = MIN_PEERS) -> 
     """Who an OSD watches, as Ceph chooses: every OSD it shares a PG with, its next and
     previous up OSD by id, then further ring neighbours until `min_peers`. All-to-all
     pinging grows with the square of the cluster (a million pings for 1,000 OSDs)."""
-    ring = sorted(set(up_osds) | {osd_id})
-    peers = {p for p in pg_peers if p != osd_id and p in set(ring)}
+    members = set(up_osds) | {osd_id}
+    ring = sorted(members)
+    peers = {p for p in pg_peers if p != osd_id and p in members}
     if len(ring) <= 1:
         return peers
     at = ring.index(osd_id)
