@@ -23,10 +23,12 @@ def _dict_baseline(size: int, seconds: float) -> float:
     return n / (time.perf_counter() - start)
 
 
-class _Window:
-    """Keeps `depth` aio ops in flight until the deadline; counts completions."""
+class AioWindow:
+    """Keeps `depth` aio ops in flight until the deadline; counts completions (also used by
+    bench/scale_boot.py)."""
 
     def __init__(self, depth: int):
+        self.depth = depth
         self.slots = threading.Semaphore(depth)
         self.done = 0
         self.errors = 0
@@ -39,12 +41,17 @@ class _Window:
                 self.errors += 1
         self.slots.release()
 
+    def drain(self) -> None:
+        """Wait until every op submitted has completed."""
+        for _ in range(self.depth):
+            self.slots.acquire()
+
 
 def _phase(ioctx, kind: str, size: int, depth: int, seconds: float, names: list[str],
            distinct_buffers: int = 1):
     # see rbd_bench._case: one reused buffer as `rados bench`, or one per op in flight
     payloads = [os.urandom(size) for _ in range(max(1, distinct_buffers))]
-    window = _Window(depth)
+    window = AioWindow(depth)
     issued, start = 0, time.perf_counter()
     rng = random.Random(7)
     while time.perf_counter() - start < seconds and (kind == "write" or names):
@@ -58,8 +65,7 @@ def _phase(ioctx, kind: str, size: int, depth: int, seconds: float, names: list[
             name = names[issued % len(names)] if kind == "seq" else rng.choice(names)
             ioctx.aio_read(name, size, 0, window.complete)
         issued += 1
-    for _ in range(depth):
-        window.slots.acquire()
+    window.drain()
     elapsed = time.perf_counter() - start
     return window.done / elapsed, window.done * size / elapsed / 1e6, window.errors
 

@@ -21,9 +21,9 @@ import json
 import math
 import os
 import tempfile
-import threading
 import time
 
+from bench.rados_bench import AioWindow
 from bench.report import Result
 
 IO_OBJECTS = 50
@@ -128,25 +128,18 @@ def _serve_io(ioctx) -> dict:
     t = time.perf_counter()
     ok = sum(ioctx.read(f"boot{i}") == payload for i in range(IO_OBJECTS))
     read_ms = (time.perf_counter() - t) / IO_OBJECTS * 1e3
-    slots = threading.Semaphore(AIO_DEPTH)
-    failed = []
-    done = 0
+    window = AioWindow(AIO_DEPTH)
+    issued = 0
     t = time.perf_counter()
     while time.perf_counter() - t < AIO_SECONDS:
-        slots.acquire()
-
-        def finished(completion):
-            if completion.get_return_value() < 0:
-                failed.append(completion.get_return_value())
-            slots.release()
-        ioctx.aio_write_full(f"aio{done % 1000}", payload, oncomplete=finished)
-        done += 1
-    for _ in range(AIO_DEPTH):
-        slots.acquire()
+        window.slots.acquire()
+        ioctx.aio_write_full(f"aio{issued % 1000}", payload, oncomplete=window.complete)
+        issued += 1
+    window.drain()
     elapsed = time.perf_counter() - t
     return {"write_4k_ms": round(write_ms, 2), "read_4k_ms": round(read_ms, 2),
-            "reads_ok": ok, "aio_write_4k_iops": round(done / elapsed),
-            "aio_errors": len(failed)}
+            "reads_ok": ok, "aio_write_4k_iops": round(window.done / elapsed),
+            "aio_errors": window.errors}
 
 
 def run_boot(args) -> Result:
