@@ -1,10 +1,12 @@
 """The monitor as a Ray actor: MonitorCore plus long-poll subscriptions to new epochs.
 
 Every command returns the epoch after it ran, so a client learns at once that its map is
-stale. Waiters (OSDs and clients) park in `wait_for_epoch` and wake on the next change.
+stale. Clients park in `wait_for_epoch`, OSD processes in `wait_for_maps`, and wake on the
+next change.
 A background task ticks the failure detector every `FAILURE_TICK_S` (marking OSDs down or
-out publishes a new epoch and wakes the waiters like any command). The OSDs' calls (boot,
-beacon, failure reports, PG statistics) and the fault-injection records (cluster/faults.py,
+out publishes a new epoch and wakes the waiters like any command). The OSD processes' batched
+calls (`osd_boot_many`; `osd_reports` carrying beacons, failure reports and PG statistics,
+see osd/mon_client.py) and the fault-injection records (cluster/faults.py,
 kept here so that they outlive the `rayceph fault` command that set them) are forwarded to
 the core as they come: the actor only moves messages.
 """
@@ -77,12 +79,6 @@ class MonActor:
         return self.core.get_osdmaps(from_epoch, to_epoch)
 
     # -- the OSDs' calls (cluster/mon_failures.py) ------------------------------------------
-    async def osd_boot(self, osd_id: int, incarnation: int, addr=None) -> int:
-        before = self._epoch()
-        result = self.core.osd_boot(osd_id, incarnation, addr)
-        await self._announce(before)
-        return result
-
     async def osd_boot_many(self, boots: list) -> list:
         """A host actor's OSDs booting together: at most two epochs (mon_failures.py)."""
         before = self._epoch()
@@ -94,21 +90,6 @@ class MonActor:
         """A host actor's beacons, failure reports and PG statistics, in order."""
         self._ensure_ticker()
         self.core.osd_reports(reports)
-
-    async def osd_beacon(self, osd_id: int) -> None:
-        self._ensure_ticker()
-        self.core.osd_beacon(osd_id)
-
-    async def report_failure(self, reporter: int, target: int, failed_since: float) -> None:
-        self._ensure_ticker()
-        self.core.report_failure(reporter, target, failed_since)
-
-    async def cancel_failure(self, reporter: int, target: int) -> None:
-        self.core.cancel_failure(reporter, target)
-
-    async def report_pg_stats(self, osd_id: int, rows: list) -> None:
-        self._ensure_ticker()
-        self.core.report_pg_stats(osd_id, rows)
 
     # -- fault-injection records (cluster/faults.py) ----------------------------------------
     async def get_fault_records(self) -> list[dict]:
